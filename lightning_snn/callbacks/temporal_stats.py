@@ -1,0 +1,101 @@
+"""``TemporalStatsLogger``: per-layer statistics of temporal parameters, logged every epoch.
+
+Any submodule with a ``temporal_statistics() -> dict[str, Tensor]`` method is reported under its
+qualified name. A 0-d tensor is logged as it is (e.g. the fraction of delays at their bounds); a
+vector is summarised by mean, std, min and max (``tau/<layer>/mean`` ...) and, with a ``WandbLogger``,
+also sent as a histogram. At the end of fit a PNG per statistic (the value per layer, e.g. the τ
+hierarchy at a glance) is written to the log directory. Runs on rank zero only.
+"""
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities import rank_zero_only
+from typing_extensions import override
+
+
+def collect_statistics(module: torch.nn.Module) -> dict[str, dict[str, torch.Tensor]]:
+    """``{statistic: {layer_name: values}}`` over every submodule that reports statistics."""
+    out: dict[str, dict[str, torch.Tensor]] = defaultdict(dict)
+    for name, sub in module.named_modules():
+        report = getattr(sub, "temporal_statistics", None)
+        if callable(report):
+            for key, values in report().items():
+                out[key][name or "root"] = values.detach().float().cpu()
+    return dict(out)
+
+
+def summarise(values: torch.Tensor) -> dict[str, float]:
+    if values.dim() == 0:
+        return {"value": values.item()}
+    std = values.std().item() if values.numel() > 1 else 0.0
+    return {"mean": values.mean().item(), "std": std, "min": values.min().item(), "max": values.max().item()}
+
+
+class TemporalStatsLogger(Callback):
+    """Log τ, spike-rate and other temporal statistics per layer (see the module docstring)."""
+
+    def __init__(self, histograms: bool = True, plot: bool = True) -> None:
+        super().__init__()
+        self.histograms, self.plot = histograms, plot
+
+    @override
+    @rank_zero_only
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        stats = collect_statistics(pl_module)
+        scalars = {}
+        for key, layers in stats.items():
+            for layer, values in layers.items():
+                for stat, v in summarise(values).items():
+                    scalars[f"{key}/{layer}" if stat == "value" else f"{key}/{layer}/{stat}"] = v
+        for logger in trainer.loggers:
+            logger.log_metrics(scalars, step=trainer.global_step)
+            if self.histograms and type(logger).__name__ == "WandbLogger":
+                self._log_histograms(logger, stats, trainer.global_step)
+
+    @staticmethod
+    def _log_histograms(logger, stats, step: int) -> None:
+        import wandb
+
+        hists = {
+            f"{key}/{layer}/hist": wandb.Histogram(values.numpy())
+            for key, layers in stats.items()
+            for layer, values in layers.items()
+            if values.dim() > 0 and values.numel() > 1
+        }
+        if hists:
+            logger.experiment.log({**hists, "trainer/global_step": step})
+
+    @override
+    @rank_zero_only
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.plot:
+            self.save_plots(collect_statistics(pl_module), trainer.log_dir or trainer.default_root_dir)
+
+    @staticmethod
+    def save_plots(stats: dict[str, dict[str, torch.Tensor]], directory: str) -> list[str]:
+        """One PNG per statistic: the distribution of its values in each layer."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        os.makedirs(directory, exist_ok=True)
+        paths = []
+        for key, layers in stats.items():
+            vectors = {k: v.flatten().numpy() for k, v in layers.items()}
+            fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(vectors)), 3.5))
+            ax.boxplot(list(vectors.values()), showmeans=True)
+            ax.set_xticks(range(1, len(vectors) + 1), list(vectors), rotation=30, ha="right", fontsize=7)
+            ax.set_ylabel(key)
+            ax.set_title(f"{key} per layer")
+            fig.tight_layout()
+            path = os.path.join(directory, f"{key.replace('/', '_')}_per_layer.png")
+            fig.savefig(path, dpi=100)
+            plt.close(fig)
+            paths.append(path)
+        return paths

@@ -1,0 +1,106 @@
+r"""Multi-Time-Scale XOR (Zheng et al., Nat. Commun. 2024; as used by Moro et al. 2024, paper A).
+
+Input: ``2 × channels_per_group`` Poisson channels over ``T = first_steps + n_windows·(silent + active)``
+steps (100 by default), with background noise ``p = noise`` on every channel and step.
+
+- Group 1 codes a first bit in steps ``[0, first_steps)``: every channel fires with rate ``rates[bit]``.
+- Each of the ``n_windows`` windows is ``silent`` quiet steps, then ``active`` steps in which group 2
+  fires at the rate of a fresh random bit.
+- Target: ``XOR(first bit, window bit)`` on each active step of the window; every other step is
+  unlabelled (-100). The task needs memory over the whole sample (slow) and of each window (fast).
+
+A sample is ``x`` ``(T, 2·channels_per_group)`` and ``y`` ``(T,)``; batches are time-major.
+"""
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_snn.data.collate import IGNORE_INDEX, time_major_collate
+
+
+def generate_mtsxor(
+    n_samples: int,
+    seed: int,
+    channels_per_group: int = 20,
+    first_steps: int = 10,
+    n_windows: int = 6,
+    silent: int = 5,
+    active: int = 10,
+    rates: tuple[float, float] = (0.2, 0.6),
+    noise: float = 0.01,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Return ``x (N, T, 2C)``, ``y (N, T)``, ``first_bit (N,)`` and ``window_bits (N, n_windows)``."""
+    gen = torch.Generator().manual_seed(seed)
+    c = channels_per_group
+    steps = first_steps + n_windows * (silent + active)
+    rate = torch.tensor(rates)
+    first = torch.randint(0, 2, (n_samples,), generator=gen)
+    windows = torch.randint(0, 2, (n_samples, n_windows), generator=gen)
+    p = torch.zeros(n_samples, steps, 2 * c)
+    y = torch.full((n_samples, steps), IGNORE_INDEX, dtype=torch.long)
+    p[:, :first_steps, :c] = rate[first][:, None, None]
+    for w in range(n_windows):
+        start = first_steps + w * (silent + active) + silent
+        p[:, start : start + active, c:] = rate[windows[:, w]][:, None, None]
+        y[:, start : start + active] = (first ^ windows[:, w])[:, None]
+    x = torch.bernoulli(p, generator=gen)
+    # Background noise adds to the coding rate: a channel fires if either process fires.
+    x = torch.maximum(x, torch.bernoulli(torch.full_like(p, noise), generator=gen))
+    return x, y, first, windows
+
+
+class MTSXORDataModule(L.LightningDataModule):
+    """Seeded train/val/test splits of Multi-Time-Scale XOR (see the module docstring)."""
+
+    n_inputs = 40
+    num_classes = 2
+
+    def __init__(
+        self,
+        n_train: int = 4096,
+        n_val: int = 1024,
+        n_test: int = 1024,
+        batch_size: int = 256,
+        seed: int = 0,
+        channels_per_group: int = 20,
+        noise: float = 0.01,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        for name, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test), ("batch_size", batch_size)):
+            if value < 1:
+                raise ValueError(f"MTSXORDataModule: {name} must be >= 1, got {value}.")
+        if not 0 <= noise < 1:
+            raise ValueError(f"MTSXORDataModule: noise must be in [0, 1), got {noise}.")
+        self.save_hyperparameters()
+        self.n_inputs = 2 * channels_per_group
+        self.splits: dict[str, TensorDataset] = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        hp = self.hparams
+        sizes = {"train": hp.n_train, "val": hp.n_val, "test": hp.n_test}
+        for offset, (split, n) in enumerate(sizes.items()):
+            x, y, _, _ = generate_mtsxor(n, hp.seed * 3 + offset, hp.channels_per_group, noise=hp.noise)
+            self.splits[split] = TensorDataset(x, y)
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            self.splits[split],
+            batch_size=self.hparams.batch_size,
+            shuffle=shuffle,
+            collate_fn=time_major_collate,
+            num_workers=self.hparams.num_workers,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)

@@ -1,0 +1,4 @@
+"""LightningModules."""
+from lightning_snn.lit.classifier import SpikingClassifier
+
+__all__ = ["SpikingClassifier"]

@@ -1,0 +1,169 @@
+r"""``SpikingClassifier``: the LightningModule that trains any lightning_snn network.
+
+The network maps a time-major batch ``x`` ``(T, B, C)`` to outputs ``(T, B, K)`` (or logits ``(B, K)``).
+The readout turns outputs into logits:
+
+- ``"mean"`` / ``"sum"`` / ``"max"`` / ``"last"`` over time → one prediction per sample, target ``(B,)``;
+- ``"per_step"`` → logits at every step, target ``(T, B)`` with ``ignore_index`` (-100) on unlabelled
+  steps (Multi-Time-Scale XOR).
+
+Losses: cross-entropy, or ``"mse_rate"``, the PLIF loss :math:`\lVert \bar S - \mathrm{onehot}(y) \rVert^2`
+on output firing rates (Fang et al. 2021). Padded batches ``(x, y, lengths)`` are masked.
+The optimiser has separate parameter groups and learning rates for weights, τ (``*.tau.raw``) and
+delay positions (parameters named ``*delay_position*``).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from lightning_snn.models.network import build_network
+
+READOUTS = ("mean", "sum", "max", "last", "per_step")
+LOSSES = ("ce", "mse_rate")
+IGNORE_INDEX = -100
+
+
+def parameter_role(name: str) -> str:
+    """Which optimiser group a parameter belongs to, from its qualified name."""
+    if ".tau." in f".{name}" or name.endswith("tau.raw"):
+        return "tau"
+    if "delay_position" in name:
+        return "delay"
+    return "weight"
+
+
+def time_mask(lengths: torch.Tensor | None, steps: int) -> torch.Tensor | None:
+    """``(T, B)`` boolean mask of valid steps for padded sequences."""
+    if lengths is None:
+        return None
+    return torch.arange(steps, device=lengths.device)[:, None] < lengths[None, :]
+
+
+def readout_logits(out: torch.Tensor, readout: str, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """Reduce network output ``(T, B, K)`` to logits ``(B, K)`` (or keep ``(T, B, K)`` for per_step)."""
+    if out.dim() == 2 or readout == "per_step":
+        return out
+    mask = time_mask(lengths, out.shape[0])
+    if readout == "last":
+        if lengths is None:
+            return out[-1]
+        return out[(lengths - 1).clamp_min(0), torch.arange(out.shape[1], device=out.device)]
+    if mask is not None:
+        fill = float("-inf") if readout == "max" else 0.0
+        out = out.masked_fill(~mask[..., None], fill)
+    if readout == "max":
+        return out.max(0).values
+    total = out.sum(0)
+    if readout == "sum":
+        return total
+    steps = lengths.clamp_min(1)[:, None].to(out.dtype) if lengths is not None else out.shape[0]
+    return total / steps
+
+
+class SpikingClassifier(L.LightningModule):
+    """Classification with a spiking network (see the module docstring)."""
+
+    def __init__(
+        self,
+        network: nn.Module | dict,
+        num_classes: int | None = None,
+        readout: str = "mean",
+        loss: str = "ce",
+        lr: float = 1e-3,
+        tau_lr: float | None = None,
+        delay_lr: float | None = None,
+        weight_decay: float = 0.0,
+        optimizer: str = "adam",
+        scheduler: str = "cosine",
+    ) -> None:
+        super().__init__()
+        if readout not in READOUTS:
+            raise ValueError(f"Unknown readout {readout!r}; expected one of {READOUTS}.")
+        if loss not in LOSSES:
+            raise ValueError(f"Unknown loss {loss!r}; expected one of {LOSSES}.")
+        if optimizer not in ("adam", "adamw", "sgd"):
+            raise ValueError(f"Unknown optimizer {optimizer!r}; expected 'adam', 'adamw' or 'sgd'.")
+        if scheduler not in ("cosine", "none"):
+            raise ValueError(f"Unknown scheduler {scheduler!r}; expected 'cosine' or 'none'.")
+        if not lr > 0:
+            raise ValueError(f"lr must be > 0, got {lr}.")
+        self.network = build_network(network) if isinstance(network, dict) else network
+        num_classes = num_classes or getattr(self.network, "n_outputs", None)
+        if not num_classes or num_classes < 2:
+            raise ValueError(
+                f"num_classes must be >= 2; got {num_classes}. Pass num_classes or give the network n_outputs."
+            )
+        spec = getattr(self.network, "spec", None)
+        self.save_hyperparameters(ignore=["network"])
+        if spec is not None:
+            self.hparams["network"] = spec  # load_from_checkpoint rebuilds the network from this
+        self.metrics = nn.ModuleDict(
+            {
+                stage: MulticlassAccuracy(num_classes, average="micro", ignore_index=IGNORE_INDEX)
+                for stage in ("train_acc", "val_acc", "test_acc")
+            }
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(x)
+
+    def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.hparams.readout == "per_step" and y.dim() != 2:
+            raise ValueError(f"readout='per_step' needs per-step targets (T, B); got shape {tuple(y.shape)}.")
+        flat_logits, flat_y = logits.reshape(-1, logits.shape[-1]), y.reshape(-1)
+        if self.hparams.loss == "ce":
+            return F.cross_entropy(flat_logits, flat_y, ignore_index=IGNORE_INDEX)
+        keep = flat_y != IGNORE_INDEX
+        onehot = F.one_hot(flat_y[keep], flat_logits.shape[-1]).to(flat_logits.dtype)
+        return F.mse_loss(flat_logits[keep], onehot)
+
+    def _step(self, batch: Any, stage: str) -> torch.Tensor:
+        x, y, *rest = batch
+        lengths = rest[0] if rest else None
+        logits = readout_logits(self(x), self.hparams.readout, lengths)
+        loss = self._loss(logits, y)
+        metric = self.metrics[f"{stage}_acc"]
+        metric(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        sync = stage != "train"
+        self.log(f"{stage}_loss", loss, prog_bar=True, batch_size=x.shape[1], sync_dist=sync)
+        self.log(f"{stage}_acc", metric, prog_bar=True, batch_size=x.shape[1])
+        return loss
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """Weights, τ and delay positions, each with its own learning rate (and no decay on τ/delays)."""
+        hp = self.hparams
+        rates = {"weight": hp.lr, "tau": hp.tau_lr or hp.lr, "delay": hp.delay_lr or 100 * hp.lr}
+        groups: dict[str, list[nn.Parameter]] = {"weight": [], "tau": [], "delay": []}
+        for name, p in self.network.named_parameters():
+            if p.requires_grad:
+                groups[parameter_role(name)].append(p)
+        return [
+            {"params": ps, "lr": rates[role], "name": role,
+             "weight_decay": hp.weight_decay if role == "weight" else 0.0}
+            for role, ps in groups.items() if ps
+        ]
+
+    def configure_optimizers(self):
+        groups = self.parameter_groups()
+        opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+        optimizer = opt_cls[self.hparams.optimizer](groups)
+        if self.hparams.scheduler == "none":
+            return optimizer
+        steps = max(int(self.trainer.estimated_stepping_batches), 1)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,64 @@
+"""``Network``: the base class of every lightning_snn model.
+
+A subclass records the arguments of its constructor as plain Python values (``network.spec``), so a
+:class:`~lightning_snn.lit.SpikingClassifier` checkpoint can rebuild the network with
+``load_from_checkpoint`` whether it was built from a script or from a LightningCLI config.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+import inspect
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def to_plain(value: Any) -> Any:
+    """Dataclasses, tensors and tuples as plain dicts/lists, so the spec pickles without our classes."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_plain(v) for k, v in value.items()}
+    return value
+
+
+class Network(nn.Module):
+    """Base for networks: ``(T, B, C)`` in, ``(T, B, K)`` (or ``(B, K)`` logits) out."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__:
+            return
+        init = cls.__init__
+
+        @functools.wraps(init)
+        def recording_init(self, *args: Any, **kw: Any) -> None:
+            if "spec" not in self.__dict__:  # the most-derived constructor records
+                bound = inspect.signature(init).bind(self, *args, **kw)
+                bound.apply_defaults()
+                init_args = {k: to_plain(v) for k, v in bound.arguments.items() if k != "self"}
+                self.__dict__["spec"] = {
+                    "class_path": f"{type(self).__module__}.{type(self).__qualname__}",
+                    "init_args": init_args,
+                }
+            init(self, *args, **kw)
+
+        cls.__init__ = recording_init
+
+
+def build_network(spec: dict) -> nn.Module:
+    """Instantiate ``{"class_path": "pkg.mod.Class", "init_args": {...}}``."""
+    if not isinstance(spec, dict) or "class_path" not in spec:
+        raise ValueError(
+            f"A network spec must be a dict with 'class_path' and 'init_args', got {type(spec).__name__}: {spec!r}."
+        )
+    module_name, _, cls_name = spec["class_path"].rpartition(".")
+    cls = getattr(importlib.import_module(module_name), cls_name)
+    return cls(**spec.get("init_args", {}))

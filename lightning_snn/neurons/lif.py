@@ -1,0 +1,129 @@
+r"""``LearnableLIF``: a multi-step LIF layer with a learnable membrane time constant.
+
+Implements, for time-major input :math:`X` of shape ``(T, B, N)``,
+
+.. math::
+    H[t] = V_r + \beta(\tau)\,(V[t-1] - V_r) + c\,X[t], \quad S[t] = \Theta(H[t] - \theta), \quad
+    V[t] = \mathrm{reset}(H[t], S[t])
+
+(PLIF, Fang et al. 2021, with the reset choices of :mod:`lightning_snn.functional.lif`). τ is per layer
+or per neuron, learnable or fixed, and parametrised by :class:`~lightning_snn.neurons.time_constant.TimeConstant`.
+The engine is chosen by ``backend``: ``"native"`` (ours), ``"snntorch"`` (``snntorch.Leaky``) or
+``"spikingjelly"`` (``ParametricLIFNode`` / ``LIFNode``); all compute the same spikes and gradients.
+Every call starts from the rest potential: no state is kept between calls.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lightning_snn.functional.lif import RESETS, LIFConfig, leaky_integrate
+from lightning_snn.functional.surrogates import Surrogate
+from lightning_snn.neurons.backends import BACKENDS, check_snntorch_support
+from lightning_snn.neurons.time_constant import TauInit, TimeConstant
+
+
+def check_time_major(x: torch.Tensor, n_features: int, where: str) -> None:
+    """Raise a ``ValueError`` unless ``x`` is a finite ``(T, B, n_features)`` tensor."""
+    if x.dim() != 3 or x.shape[-1] != n_features:
+        raise ValueError(
+            f"{where} expects time-major input (T, B, {n_features}); got shape {tuple(x.shape)}. "
+            "Batches are (T, B, C): transpose batch-major data with x.transpose(0, 1)."
+        )
+    if torch.isnan(x).any():
+        raise ValueError(f"{where} received NaN in its input of shape {tuple(x.shape)}.")
+
+
+class LearnableLIF(nn.Module):
+    """Multi-step LIF with learnable τ (see the module docstring for the equations)."""
+
+    def __init__(
+        self,
+        n_neurons: int,
+        tau: TauInit = 2.0,
+        learn_tau: bool = True,
+        per_neuron: bool = False,
+        parametrisation: str = "plif",
+        dt: float = 1.0,
+        tau_min: float | None = None,
+        tau_max: float | None = None,
+        threshold: float = 1.0,
+        learn_threshold: bool = False,
+        reset: str = "hard",
+        v_reset: float = 0.0,
+        detach_reset: bool = True,
+        decay_input: bool = True,
+        surrogate: str = "atan",
+        surrogate_alpha: float | None = None,
+        backend: str = "native",
+    ) -> None:
+        super().__init__()
+        if n_neurons < 1:
+            raise ValueError(f"n_neurons must be >= 1, got {n_neurons}.")
+        if backend not in BACKENDS:
+            raise ValueError(f"Unknown backend {backend!r}; expected one of {sorted(BACKENDS)}.")
+        if reset not in RESETS:
+            raise ValueError(f"Unknown reset {reset!r}; expected one of {RESETS}.")
+        if not threshold > (v_reset if reset == "hard" else 0.0):
+            raise ValueError(f"threshold must be above the rest potential, got threshold={threshold}.")
+        self.n_neurons, self.backend = n_neurons, backend
+        self.tau = TimeConstant(n_neurons, tau, learn_tau, per_neuron, parametrisation, dt, tau_min, tau_max)
+        self.cfg = LIFConfig(reset, float(v_reset), decay_input, detach_reset, Surrogate(surrogate, surrogate_alpha))
+        if backend == "snntorch":
+            check_snntorch_support(self.cfg, learn_threshold)
+        if backend == "spikingjelly" and learn_threshold:
+            raise ValueError("backend='spikingjelly' needs a fixed threshold; use backend='native'.")
+        thr = torch.tensor(float(threshold))
+        if learn_threshold:
+            self.threshold = nn.Parameter(thr)
+        else:
+            self.register_buffer("threshold", thr)
+        self.last_spike_rate: torch.Tensor | None = None  # per-neuron rate of the last call, for logging
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Spikes ``(T, B, N)`` for input current ``x`` ``(T, B, N)``."""
+        check_time_major(x, self.n_neurons, type(self).__name__)
+        spikes = BACKENDS[self.backend](x, self.tau.decay(), self.threshold, self.cfg)
+        self.last_spike_rate = spikes.detach().mean(dim=(0, 1))
+        return spikes
+
+    def temporal_statistics(self) -> dict[str, torch.Tensor]:
+        """Values summarised by :class:`~lightning_snn.callbacks.TemporalStatsLogger`."""
+        stats = {"tau": self.tau.value.flatten()}
+        if self.last_spike_rate is not None:
+            stats["spike_rate"] = self.last_spike_rate
+        return stats
+
+    def extra_repr(self) -> str:
+        c = self.cfg
+        return (
+            f"{self.n_neurons}, reset={c.reset}, detach_reset={c.detach_reset}, "
+            f"decay_input={c.decay_input}, surrogate={c.surrogate.name}, backend={self.backend}"
+        )
+
+
+class LeakyReadout(nn.Module):
+    r"""Non-spiking leaky-integrator output layer: :math:`V[t] = \beta(\tau) V[t-1] + c X[t]`.
+
+    The output membrane ``(T, B, N)`` is the network's readout (Moro et al. 2024; Mészáros et al. 2024).
+    """
+
+    def __init__(
+        self,
+        n_neurons: int,
+        tau: TauInit = 2.0,
+        learn_tau: bool = False,
+        parametrisation: str = "plif",
+        dt: float = 1.0,
+        decay_input: bool = False,
+    ) -> None:
+        super().__init__()
+        self.n_neurons, self.decay_input = n_neurons, decay_input
+        self.tau = TimeConstant(n_neurons, tau, learn_tau, False, parametrisation, dt)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_time_major(x, self.n_neurons, type(self).__name__)
+        return leaky_integrate(x, self.tau.decay(), self.decay_input)
+
+    def temporal_statistics(self) -> dict[str, torch.Tensor]:
+        return {"tau": self.tau.value.flatten()}
