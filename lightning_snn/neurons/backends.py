@@ -31,6 +31,8 @@ def snntorch_lif(x: torch.Tensor, decay: torch.Tensor, threshold: torch.Tensor, 
     """``snntorch.Leaky`` stepped over time with β = decay (``reset_delay=False``: reset in the same step).
 
     snnTorch integrates ``βV + X``; ``decay_input`` is applied by scaling the input by ``1 - β`` first.
+    One documented difference: with the soft reset, when the membrane after a reset is still above
+    threshold (H ≥ 2θ), snnTorch subtracts θ once more at the next step; the other backends do not.
     """
     import snntorch
 
