@@ -1,0 +1,75 @@
+"""Finding dataset files on disk, and downloading them only when asked, with errors that say what to do.
+
+:func:`locate` looks for a file in a list of directories (and extracts a ``.zip`` / ``.gz`` / ``.tar.gz``
+archive of it found beside it, which needs no network). :func:`fetch` downloads through tonic's
+``download_and_extract_archive``; it is only called when the user passed ``download=True``, from
+``prepare_data`` (local rank 0). Both raise :class:`MissingDataError`, which names the file, the
+directories searched, the URL and how to place the file by hand, instead of tonic's bare
+"File not found or corrupted.".
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+
+class MissingDataError(FileNotFoundError):
+    """A dataset file is missing (or could not be downloaded); the message says how to fix it."""
+
+
+def missing_message(dataset: str, filename: str, searched: Sequence[Path], url: str, place: Path, reason: str = "") -> str:
+    dirs = ", ".join(str(d) for d in searched)
+    why = f" Download failed: {reason}." if reason else ""
+    return (
+        f"{dataset}: file {filename!r} not found (searched: {dirs}).{why} "
+        f"Either pass download=True (needs network; prepare_data fetches {url}), or download {url} "
+        f"by hand, extract it if it is an archive, and place it so that the path is {place / filename} "
+        f"(or pass data_dir=<the folder that holds it>)."
+    )
+
+
+def _extract_if_archived(directory: Path, filename: str) -> Path | None:
+    from tonic.download_utils import extract_archive
+
+    for suffix in (".zip", ".gz", ".tar.gz", ".tgz"):
+        archive = directory / f"{filename}{suffix}"
+        if archive.is_file():
+            extract_archive(str(archive), str(directory))
+            if (directory / filename).exists():
+                return directory / filename
+    return None
+
+
+def locate(filename: str, directories: Sequence[Path], extract: bool = True) -> Path | None:
+    """First ``directory / filename`` that exists (file or folder), extracting a local archive if needed."""
+    for directory in directories:
+        if (Path(directory) / filename).exists():
+            return Path(directory) / filename
+    if extract:
+        for directory in directories:
+            found = _extract_if_archived(Path(directory), filename) if Path(directory).is_dir() else None
+            if found is not None:
+                return found
+    return None
+
+
+def fetch(dataset: str, url: str, directory: Path, archive: str, md5: str | None, expected: str,
+          searched: Sequence[Path]) -> Path:
+    """Download ``url`` into ``directory`` as ``archive``, extract it, and return ``directory / expected``."""
+    from tonic.download_utils import download_and_extract_archive
+
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        download_and_extract_archive(url, str(directory), filename=archive, md5=md5)
+    except Exception as err:  # network, HTTP, checksum or extraction failure: all end the same way
+        raise MissingDataError(missing_message(dataset, expected, searched, url, directory, repr(err))) from err
+    if not (directory / expected).exists():
+        reason = f"the archive {archive} did not contain {expected}"
+        raise MissingDataError(missing_message(dataset, expected, searched, url, directory, reason))
+    return directory / expected
+
+
+def is_local_rank_zero() -> bool:
+    """True on the process that Lightning lets download (``LOCAL_RANK`` unset or 0)."""
+    return int(os.environ.get("LOCAL_RANK", "0")) == 0

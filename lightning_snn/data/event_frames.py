@@ -1,0 +1,219 @@
+r"""N-MNIST, DVS128 Gesture and CIFAR10-DVS as time-major frame batches, read through tonic.
+
+The recordings are read by tonic's own dataset classes (``tonic.datasets.NMNIST`` / ``DVSGesture`` /
+``CIFAR10DVS``), in tonic's on-disk layout under ``<data_dir>/<Name>/``:
+
+- N-MNIST: ``NMNIST/Train/<digit>/*.bin`` and ``NMNIST/Test/<digit>/*.bin`` (``train.zip`` / ``test.zip``);
+- DVS Gesture: ``DVSGesture/ibmGestureTrain/userXX_<lighting>/<label>.npy`` (and ``ibmGestureTest``),
+  tonic's preprocessed ``ibmGesture{Train,Test}.tar.gz``;
+- CIFAR10-DVS: ``CIFAR10DVS/<class>/*.aedat4`` (``CIFAR10DVS.zip``; reading needs ``pip install aedat``).
+
+tonic's presence check (the archive must be there and e.g. ≥ 10000 ``.bin`` files) is replaced by
+"the extracted folder holds at least one recording", and its download by one that only runs with
+``download=True`` in ``prepare_data`` and raises :class:`~lightning_snn.data.download.MissingDataError`
+otherwise. Each recording becomes ``(T, P, H, W)`` frames through :class:`~lightning_snn.data.events.EventFrames`
+(tonic ``Downsample`` + ``ToFrame(n_time_bins=T)``; T = 10 / 20 / 20 as in PLIF, Fang et al. 2021), cached
+on disk when ``cache_dir`` is set. Batches are ``(x (T, B, P, H, W), y (B,))``.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import tonic
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from lightning_snn.data.cache import CachedFrames, UncachedFrames
+from lightning_snn.data.collate import time_major_collate
+from lightning_snn.data.download import MissingDataError, is_local_rank_zero, missing_message
+from lightning_snn.data.events import EventFrames
+
+
+class LocalFiles:
+    """Mixin for a tonic dataset: present = extracted folder with >= 1 recording; download only if allowed."""
+
+    allow_download = False
+    recording_suffix = ""
+
+    def _check_exists(self) -> bool:
+        return self._folder_contains_at_least_n_files_of_type(1, self.recording_suffix)
+
+    def _missing(self, reason: str = "") -> MissingDataError:
+        root = Path(self.location_on_system)
+        what = f"{self.folder_name or '.'}/ (folder of *{self.recording_suffix} recordings, from {self.filename})"
+        return MissingDataError(missing_message(type(self).__name__, what, [root / self.folder_name], self.url, root, reason))
+
+    def download(self) -> None:
+        if not self.allow_download:
+            raise self._missing()
+        try:
+            super().download()
+        except Exception as err:
+            raise self._missing(repr(err)) from err
+
+
+class NMNIST(LocalFiles, tonic.datasets.NMNIST):
+    recording_suffix = ".bin"
+
+
+class DVSGesture(LocalFiles, tonic.datasets.DVSGesture):
+    recording_suffix = ".npy"
+
+
+class CIFAR10DVS(LocalFiles, tonic.datasets.CIFAR10DVS):
+    recording_suffix = ".aedat4"
+
+
+class FramesSource:
+    """``index → (T, P, H, W)`` frames of a tonic dataset (picklable, for DataLoader workers)."""
+
+    def __init__(self, dataset, transform: EventFrames) -> None:
+        self.dataset, self.transform = dataset, transform
+
+    def __call__(self, index: int) -> np.ndarray:
+        events, _ = self.dataset[index]
+        return self.transform(events, where=str(self.dataset.data[index]))
+
+
+class EventFramesDataModule(L.LightningDataModule):
+    """Shared logic of the camera-event DataModules (see the module docstring)."""
+
+    tonic_class: type = NMNIST
+    num_classes = 10
+    file_splits: tuple[str, ...] = ("train", "test")
+
+    def __init__(self, data_dir, n_time_bins, spatial_factor, batch_size, val_fraction, seed, download,
+                 num_workers, cache_dir, test_fraction: float = 0.0) -> None:
+        super().__init__()
+        for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+            if not 0 <= value < 1:
+                raise ValueError(f"{type(self).__name__}: {name} must be in [0, 1), got {value}.")
+        if batch_size < 1 or num_workers < 0:
+            raise ValueError(f"{type(self).__name__}: need batch_size >= 1 and num_workers >= 0, got {batch_size}, {num_workers}.")
+        self.transform = EventFrames(self.tonic_class.sensor_size, n_time_bins, spatial_factor)
+        self.data_dir = Path(os.path.expanduser(str(data_dir)))
+        self.cache_dir = Path(os.path.expanduser(str(cache_dir))) if cache_dir else None
+        self.batch_size, self.val_fraction, self.test_fraction, self.seed = batch_size, val_fraction, test_fraction, seed
+        self.download, self.num_workers = download, num_workers
+        t, p, h, w = self.transform.output_shape()
+        self.frame_shape = (p, h, w)
+        self.splits: dict[str, Dataset] = {}
+
+    def tonic_dataset(self, file_split: str, allow_download: bool = False):
+        cls = self.tonic_class
+        kwargs = {} if file_split == "all" else {"train": file_split == "train"}
+        dataset = cls.__new__(cls)
+        dataset.allow_download = allow_download  # read by LocalFiles.download during tonic's __init__
+        cls.__init__(dataset, str(self.data_dir), **kwargs)
+        return dataset
+
+    def prepare_data(self) -> None:
+        """Download missing recordings (only with ``download=True``), then fill the frame cache."""
+        for file_split in self.file_splits:
+            self.tonic_dataset(file_split, allow_download=self.download and is_local_rank_zero())
+        if self.cache_dir is not None:
+            for file_split in self.file_splits:
+                self.frames(file_split).warm()
+
+    def frames(self, file_split: str) -> Dataset:
+        dataset = self.tonic_dataset(file_split)
+        labels = np.asarray(dataset.targets, dtype=np.int64)
+        bad = np.flatnonzero((labels < 0) | (labels >= self.num_classes))
+        if bad.size:
+            raise ValueError(
+                f"{type(self).__name__}: label {labels[bad[0]]} of {dataset.data[bad[0]]} is out of range "
+                f"[0, {self.num_classes}); check the folder layout under {dataset.location_on_system}."
+            )
+        source = FramesSource(dataset, self.transform)
+        if self.cache_dir is None:
+            return UncachedFrames(source, labels)
+        expected = self.transform.output_shape()
+        check = lambda f: None if f.shape == expected else f"shape {f.shape}, expected {expected}"  # noqa: E731
+        return CachedFrames(source, labels, self.cache_dir, self.tonic_class.__name__, file_split, self.transform, check)
+
+    def _split(self, dataset: Dataset, fractions: tuple[float, ...], offset: int) -> list[Subset]:
+        """Seeded random split of ``dataset`` into ``1 - sum(fractions)`` and each fraction."""
+        gen = torch.Generator().manual_seed(self.seed + offset)
+        order = torch.randperm(len(dataset), generator=gen).tolist()
+        sizes = [int(round(f * len(dataset))) for f in fractions]
+        parts, start = [], len(dataset) - sum(sizes)
+        parts.append(Subset(dataset, order[:start]))
+        for size in sizes:
+            parts.append(Subset(dataset, order[start : start + size]))
+            start += size
+        return parts
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        if "test" in self.file_splits:
+            train, val = self._split(self.frames("train"), (self.val_fraction,), 0)
+            test = self.frames("test")
+        else:
+            train, val, test = self._split(self.frames("all"), (self.val_fraction, self.test_fraction), 0)
+        self.splits = {"train": train, "val": val if len(val) else test, "test": test}
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            self.splits[split], batch_size=self.batch_size, shuffle=shuffle, collate_fn=time_major_collate,
+            num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+
+class NMNISTDataModule(EventFramesDataModule):
+    """N-MNIST (Orchard et al. 2015): 34×34×2 sensor, 10 classes, T = 10 frames as in PLIF."""
+
+    tonic_class = NMNIST
+
+    def __init__(self, data_dir: str = "data", n_time_bins: int = 10, spatial_factor: float = 1.0,
+                 batch_size: int = 16, val_fraction: float = 0.1, seed: int = 0, download: bool = False,
+                 num_workers: int = 0, cache_dir: str | None = None) -> None:
+        super().__init__(data_dir, n_time_bins, spatial_factor, batch_size, val_fraction, seed, download,
+                         num_workers, cache_dir)
+        self.save_hyperparameters()
+
+
+class DVSGestureDataModule(EventFramesDataModule):
+    """DVS128 Gesture (Amir et al. 2017): 128×128×2 sensor, 11 classes, T = 20 frames as in PLIF."""
+
+    tonic_class = DVSGesture
+    num_classes = 11
+
+    def __init__(self, data_dir: str = "data", n_time_bins: int = 20, spatial_factor: float = 1.0,
+                 batch_size: int = 16, val_fraction: float = 0.1, seed: int = 0, download: bool = False,
+                 num_workers: int = 0, cache_dir: str | None = None) -> None:
+        super().__init__(data_dir, n_time_bins, spatial_factor, batch_size, val_fraction, seed, download,
+                         num_workers, cache_dir)
+        self.save_hyperparameters()
+
+
+class CIFAR10DVSDataModule(EventFramesDataModule):
+    """CIFAR10-DVS (Li et al. 2017): 128×128×2, 10 classes, T = 20; one folder, seeded test/val split."""
+
+    tonic_class = CIFAR10DVS
+    file_splits = ("all",)
+
+    def __init__(self, data_dir: str = "data", n_time_bins: int = 20, spatial_factor: float = 1.0,
+                 batch_size: int = 16, val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0,
+                 download: bool = False, num_workers: int = 0, cache_dir: str | None = None) -> None:
+        super().__init__(data_dir, n_time_bins, spatial_factor, batch_size, val_fraction, seed, download,
+                         num_workers, cache_dir, test_fraction)
+        self.save_hyperparameters()
+
+    def frames(self, file_split: str) -> Dataset:
+        if importlib.util.find_spec("aedat") is None:
+            raise ImportError("CIFAR10-DVS .aedat4 recordings are read by tonic through the 'aedat' package: pip install aedat")
+        return super().frames(file_split)

@@ -1,0 +1,155 @@
+r"""Pure NumPy functions (and two frozen transforms) that turn event recordings into dense frames.
+
+**Spike trains** (SHD / SSC: times in seconds, unit indices). Unit :math:`u \in [0, U)` is pooled into
+channel :math:`c = \lfloor u\,C / U \rfloor` (sum-pooling of adjacent units, 700 → 140 as in the DCLS
+delay papers) and time :math:`t` into step
+
+.. math::
+    k = \lfloor t\,T / D \rfloor \ \ (\text{``n_steps``: } T \text{ bins over } D), \qquad
+    k = \lfloor t / \Delta t \rfloor \ \ (\text{``dt``: the "raw" variable-length variant}),
+
+where :math:`D` is a fixed ``duration`` or, when ``duration=None``, the sample's own last spike time
+(that spike lands in the last bin). Frame :math:`F[k, c]` counts the events, so ``F.sum()`` equals the
+number of events inside the window; events at :math:`t \ge D` (fixed duration) are dropped.
+
+**Camera events** (N-MNIST, DVS Gesture, CIFAR10-DVS): :class:`EventFrames` runs tonic's
+``Downsample(spatial_factor)`` then ``ToFrame(n_time_bins=T)`` and gives ``(T, P, H, W)`` counts.
+
+**Bad input, the choices made.** Negative timestamps raise ``ValueError``. Unsorted timestamps are
+accepted: spike-train binning does not depend on event order, and :class:`EventFrames` sorts events by
+time (stable) before slicing, so an unsorted recording gives the frames of its sorted copy. An empty
+recording gives all-zero frames (``T`` steps; one step in ``dt`` mode).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+
+def check_timestamps(times: np.ndarray, where: str) -> None:
+    """Raise ``ValueError`` naming ``where`` if any timestamp is negative or not finite."""
+    if times.size and (not np.isfinite(times).all() or times.min() < 0):
+        bad = times[~np.isfinite(times) | (times < 0)][0]
+        raise ValueError(
+            f"{where}: timestamps must be finite and >= 0, found {bad!r}. "
+            "Fix or drop the recording (shift times so the first event is at t >= 0)."
+        )
+
+
+def pool_units(units: np.ndarray, n_units: int, n_channels: int, where: str = "events") -> np.ndarray:
+    """Channel index ``floor(u * n_channels / n_units)`` of every unit (sum-pooling adjacent units)."""
+    if not 1 <= n_channels <= n_units:
+        raise ValueError(f"n_channels must be in [1, {n_units}], got {n_channels}.")
+    units = np.asarray(units, dtype=np.int64)
+    if units.size and (units.min() < 0 or units.max() >= n_units):
+        raise ValueError(
+            f"{where}: unit indices must be in [0, {n_units}), found range [{units.min()}, {units.max()}]."
+        )
+    return units * n_channels // n_units
+
+
+def time_bins(times: np.ndarray, n_steps: int | None, duration: float | None, dt: float | None) -> tuple[np.ndarray, int]:
+    """Step index of every event and the number of steps (see the module docstring)."""
+    if (n_steps is None) == (dt is None):
+        raise ValueError(f"Give exactly one of n_steps (fixed T) or dt (raw variant); got n_steps={n_steps}, dt={dt}.")
+    times = np.asarray(times, dtype=np.float64)
+    if dt is not None:
+        if not dt > 0:
+            raise ValueError(f"dt must be > 0 seconds, got {dt}.")
+        steps = max(1, math.floor(times.max() / dt) + 1) if times.size else 1
+        if duration is not None:
+            steps = max(1, math.ceil(duration / dt))
+        return np.floor(times / dt).astype(np.int64), steps
+    if n_steps < 1:
+        raise ValueError(f"n_steps must be >= 1, got {n_steps}.")
+    span = duration if duration is not None else (times.max() if times.size else 0.0)
+    if span <= 0:  # empty recording or all events at t = 0
+        return np.zeros(times.shape, dtype=np.int64), n_steps
+    k = np.floor(times * n_steps / span).astype(np.int64)
+    if duration is None:
+        k = np.minimum(k, n_steps - 1)  # the last spike defines the span and closes the last bin
+    return k, n_steps
+
+
+def bin_spike_train(
+    times: np.ndarray,
+    units: np.ndarray,
+    n_units: int,
+    n_channels: int,
+    n_steps: int | None = None,
+    duration: float | None = None,
+    dt: float | None = None,
+    where: str = "events",
+) -> np.ndarray:
+    """Counts ``(T, n_channels)`` (float32) of a spike train; see the module docstring."""
+    times = np.asarray(times, dtype=np.float64)
+    check_timestamps(times, where)
+    channels = pool_units(units, n_units, n_channels, where)
+    steps, n = time_bins(times, n_steps, duration, dt)
+    keep = steps < n
+    flat = steps[keep] * n_channels + channels[keep]
+    return np.bincount(flat, minlength=n * n_channels).reshape(n, n_channels).astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class SpikeTrainBinning:
+    """Transform ``(times [s], units) → (T, n_channels)`` counts; the fields form the cache key."""
+
+    n_units: int = 700
+    n_channels: int = 140
+    n_steps: int | None = 100
+    duration: float | None = None
+    dt: float | None = None
+
+    def __post_init__(self) -> None:
+        pool_units(np.zeros(0), self.n_units, self.n_channels)
+        time_bins(np.zeros(0), self.n_steps, self.duration, self.dt)
+        if self.duration is not None and not self.duration > 0:
+            raise ValueError(f"duration must be > 0 seconds or None (the sample's own), got {self.duration}.")
+
+    def __call__(self, times: np.ndarray, units: np.ndarray, where: str = "events") -> np.ndarray:
+        return bin_spike_train(times, units, self.n_units, self.n_channels, self.n_steps, self.duration, self.dt, where)
+
+
+@dataclasses.dataclass(frozen=True)
+class EventFrames:
+    """Camera events → ``(T, P, H, W)`` float32 counts via tonic ``Downsample`` + ``ToFrame(n_time_bins)``.
+
+    ``sensor_size`` is tonic's ``(W, H, P)`` of the raw sensor; frames are ``spatial_factor`` times smaller.
+    """
+
+    sensor_size: tuple[int, int, int]
+    n_time_bins: int = 10
+    spatial_factor: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.n_time_bins < 1:
+            raise ValueError(f"n_time_bins must be >= 1, got {self.n_time_bins}.")
+        if not 0 < self.spatial_factor <= 1:
+            raise ValueError(f"spatial_factor must be in (0, 1], got {self.spatial_factor}.")
+        object.__setattr__(self, "sensor_size", tuple(int(s) for s in self.sensor_size))
+
+    @property
+    def frame_size(self) -> tuple[int, int, int]:
+        """Downsampled ``(W, H, P)``."""
+        w, h, p = self.sensor_size
+        return math.ceil(w * self.spatial_factor), math.ceil(h * self.spatial_factor), p
+
+    def output_shape(self) -> tuple[int, int, int, int]:
+        w, h, p = self.frame_size
+        return self.n_time_bins, p, h, w
+
+    def __call__(self, events: np.ndarray, where: str = "events") -> np.ndarray:
+        from tonic.transforms import Downsample, ToFrame
+
+        if len(events) == 0:
+            return np.zeros(self.output_shape(), dtype=np.float32)
+        check_timestamps(events["t"].astype(np.float64), where)
+        if np.any(np.diff(events["t"].astype(np.int64)) < 0):
+            events = events[np.argsort(events["t"], kind="stable")]
+        if self.spatial_factor != 1:
+            events = Downsample(spatial_factor=self.spatial_factor)(events)
+        frames = ToFrame(sensor_size=self.frame_size, n_time_bins=self.n_time_bins)(events)
+        return np.asarray(frames, dtype=np.float32)

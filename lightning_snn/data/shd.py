@@ -1,0 +1,306 @@
+r"""Spiking Heidelberg Digits (SHD) and Spiking Speech Commands (SSC) (Cramer et al., IEEE TNNLS 2020).
+
+Files: HDF5 ``shd_{train,test}.h5`` / ``ssc_{train,valid,test}.h5`` with ragged ``spikes/times``
+(seconds), ``spikes/units`` (0–699) and ``labels`` — the format tonic's ``SHD``/``SSC`` read, in the same
+place (``<data_dir>/SHD/`` or ``<data_dir>/SSC/``; ``<data_dir>/`` itself is searched too). Our reader
+follows that format but opens the file lazily once per process (DataLoader worker) and closes it, and
+checks keys, lengths and label ranges up front, naming the file and the key when something is wrong.
+
+Each sample becomes counts ``(T, n_channels)`` (see :mod:`lightning_snn.data.events`):
+
+- ``n_steps`` bins over ``duration`` seconds (``None``: the sample's own duration). Paper A (Moro et al.
+  2024): 100 steps over 1.4 s, 700 channels.
+- ``dt`` instead of ``n_steps``: the *raw* variant with fixed 10 ms bins and variable length
+  (Hammouamri et al. 2024 and Mészáros et al. 2024 use dt = 10 ms, 700 → 140 channels); batches are
+  zero-padded and carry ``lengths``.
+
+Batches are time-major ``(x (T, B, C), y (B,)[, lengths (B,)])``. The validation set is a seeded
+``val_fraction`` of train for SHD; SSC has its own ``ssc_valid.h5``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import h5py
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from lightning_snn.data.cache import CachedFrames, UncachedFrames
+from lightning_snn.data.collate import time_major_collate
+from lightning_snn.data.download import MissingDataError, fetch, is_local_rank_zero, locate, missing_message
+from lightning_snn.data.events import SpikeTrainBinning
+
+KEYS = ("spikes/times", "spikes/units", "labels")
+
+
+class HeidelbergFile:
+    """Lazy, fork-safe reader of one SHD/SSC HDF5 file; validated when constructed."""
+
+    def __init__(self, path: str | os.PathLike, num_classes: int) -> None:
+        self.path, self.num_classes = Path(path), num_classes
+        self._h5: h5py.File | None = None
+        self._pid: int | None = None
+        with self._open() as f:
+            for key in KEYS:
+                if key not in f:
+                    raise ValueError(f"HDF5 file {self.path} has no key {key!r}; expected keys {KEYS} (SHD/SSC format).")
+            self.labels = self._read(f, "labels", slice(None)).astype(np.int64)
+            lengths = {key: len(f[key]) for key in KEYS}
+        if len(set(lengths.values())) != 1:
+            raise ValueError(f"HDF5 file {self.path}: keys have different lengths {lengths}; the file is truncated or corrupt.")
+        bad = np.flatnonzero((self.labels < 0) | (self.labels >= num_classes))
+        if bad.size:
+            raise ValueError(
+                f"HDF5 file {self.path}, key 'labels': label {self.labels[bad[0]]} at index {bad[0]} is out of "
+                f"range [0, {num_classes}) ({bad.size} bad labels). Is this the right file for this dataset?"
+            )
+
+    def _open(self) -> h5py.File:
+        try:
+            return h5py.File(self.path, "r")
+        except OSError as err:
+            raise ValueError(
+                f"HDF5 file {self.path} cannot be opened: it is truncated or corrupt ({err}). "
+                "Delete it and download it again."
+            ) from err
+
+    def _read(self, f: h5py.File, key: str, index) -> np.ndarray:
+        try:
+            return np.asarray(f[key][index])
+        except Exception as err:  # h5py raises OSError/KeyError/RuntimeError for damaged chunks
+            raise ValueError(
+                f"HDF5 file {self.path}: cannot read key {key!r} at index {index} ({err}); "
+                "the file is truncated or corrupt. Delete it and download it again."
+            ) from err
+
+    def handle(self) -> h5py.File:
+        """The open file of this process (reopened after a fork)."""
+        if self._h5 is None or self._pid != os.getpid():
+            self._h5, self._pid = self._open(), os.getpid()
+        return self._h5
+
+    def events(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        f = self.handle()
+        return self._read(f, "spikes/times", index), self._read(f, "spikes/units", index)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def close(self) -> None:
+        if self._h5 is not None and self._pid == os.getpid():
+            self._h5.close()
+        self._h5 = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_h5": None, "_pid": None}
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class BinnedSource:
+    """``index → (T, C)`` counts of one file (picklable, for DataLoader workers)."""
+
+    def __init__(self, reader: HeidelbergFile, binning: SpikeTrainBinning) -> None:
+        self.reader, self.binning = reader, binning
+
+    def __call__(self, index: int) -> np.ndarray:
+        times, units = self.reader.events(index)
+        return self.binning(times, units, where=f"{self.reader.path}[{index}]")
+
+
+class HeidelbergDataModule(L.LightningDataModule):
+    """Shared logic of :class:`SHDDataModule` and :class:`SSCDataModule`."""
+
+    name = ""
+    num_classes = 0
+    files: dict[str, str] = {}
+    md5: dict[str, str] = {}
+    base_url = "https://zenkelab.org/datasets/"
+
+    def __init__(self, data_dir, n_steps, n_channels, batch_size, val_fraction, seed, download, num_workers,
+                 cache_dir, duration, dt, n_units: int = 700) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"{type(self).__name__}: batch_size must be >= 1, got {batch_size}.")
+        if not 0 <= val_fraction < 1:
+            raise ValueError(f"{type(self).__name__}: val_fraction must be in [0, 1), got {val_fraction}.")
+        if num_workers < 0:
+            raise ValueError(f"{type(self).__name__}: num_workers must be >= 0, got {num_workers}.")
+        self.binning = SpikeTrainBinning(n_units, n_channels, None if dt is not None else n_steps, duration, dt)
+        self.data_dir = Path(os.path.expanduser(str(data_dir)))
+        self.cache_dir = Path(os.path.expanduser(str(cache_dir))) if cache_dir else None
+        self.batch_size, self.val_fraction, self.seed = batch_size, val_fraction, seed
+        self.download, self.num_workers = download, num_workers
+        self.n_inputs = n_channels
+        self.readers: dict[str, HeidelbergFile] = {}
+        self.splits: dict[str, Dataset] = {}
+
+    # ---- files ---------------------------------------------------------------------------------
+    def search_dirs(self) -> list[Path]:
+        return [self.data_dir / self.name, self.data_dir]
+
+    def url(self, file_split: str) -> str:
+        return f"{self.base_url}{self.files[file_split]}.zip"
+
+    def file_path(self, file_split: str, allow_download: bool = False) -> Path:
+        filename = self.files[file_split]
+        found = locate(filename, self.search_dirs())
+        if found is not None:
+            return found
+        if allow_download and self.download:
+            return fetch(self.name, self.url(file_split), self.data_dir / self.name, f"{filename}.zip",
+                         self.md5.get(file_split), filename, self.search_dirs())
+        raise MissingDataError(
+            missing_message(self.name, filename, self.search_dirs(), self.url(file_split), self.data_dir / self.name)
+        )
+
+    def prepare_data(self) -> None:
+        """Download missing files (only with ``download=True``), then fill the frame cache."""
+        for file_split in self.files:
+            self.file_path(file_split, allow_download=is_local_rank_zero())
+        if self.cache_dir is not None:
+            for file_split in self.files:
+                self.frames(file_split).warm()
+            self._close()
+
+    # ---- datasets ------------------------------------------------------------------------------
+    def reader(self, file_split: str) -> HeidelbergFile:
+        if file_split not in self.readers:
+            self.readers[file_split] = HeidelbergFile(self.file_path(file_split), self.num_classes)
+        return self.readers[file_split]
+
+    def frames(self, file_split: str) -> Dataset:
+        reader = self.reader(file_split)
+        source = BinnedSource(reader, self.binning)
+        if self.cache_dir is None:
+            return UncachedFrames(source, reader.labels)
+        return CachedFrames(source, reader.labels, self.cache_dir, self.name, file_split, self.binning,
+                            self._check_shape)
+
+    def _check_shape(self, frames: np.ndarray) -> str | None:
+        b = self.binning
+        ok = frames.ndim == 2 and frames.shape[1] == b.n_channels and (b.n_steps is None or frames.shape[0] == b.n_steps)
+        return None if ok else f"shape {frames.shape}, expected (T, {b.n_channels}) with T = {b.n_steps or 'any'}"
+
+    def split_sizes(self, n: int) -> tuple[int, int]:
+        n_val = int(round(self.val_fraction * n))
+        return n - n_val, n_val
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        self.splits["test"] = self.frames("test")
+        if "valid" in self.files:
+            self.splits["train"], self.splits["val"] = self.frames("train"), self.frames("valid")
+            return
+        train = self.frames("train")
+        n_train, n_val = self.split_sizes(len(train))
+        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(self.seed)).tolist()
+        self.splits["train"] = Subset(train, order[:n_train])
+        self.splits["val"] = Subset(train, order[n_train:]) if n_val else self.splits["test"]
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            self.splits[split], batch_size=self.batch_size, shuffle=shuffle, collate_fn=time_major_collate,
+            num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def _close(self) -> None:
+        for reader in self.readers.values():
+            reader.close()
+
+    def teardown(self, stage: str | None = None) -> None:
+        self._close()
+
+
+class SHDDataModule(HeidelbergDataModule):
+    """Spiking Heidelberg Digits: 20 classes, 8156 train / 2264 test samples (see the module docstring)."""
+
+    name = "SHD"
+    num_classes = 20
+    files = {"train": "shd_train.h5", "test": "shd_test.h5"}
+    md5 = {"train": "f3252aeb598ac776c1b526422d90eecb", "test": "1503a5064faa34311c398fb0a1ed0a6f"}
+
+    def __init__(
+        self,
+        data_dir: str = "data",
+        n_steps: int = 100,
+        n_channels: int = 140,
+        batch_size: int = 256,
+        val_fraction: float = 0.2,
+        seed: int = 0,
+        download: bool = False,
+        num_workers: int = 0,
+        cache_dir: str | None = None,
+        duration: float | None = None,
+        dt: float | None = None,
+    ) -> None:
+        super().__init__(data_dir, n_steps, n_channels, batch_size, val_fraction, seed, download, num_workers,
+                         cache_dir, duration, dt)
+        self.save_hyperparameters()
+
+
+class SSCDataModule(HeidelbergDataModule):
+    """Spiking Speech Commands: 35 classes, own train / valid / test files (see the module docstring)."""
+
+    name = "SSC"
+    num_classes = 35
+    files = {"train": "ssc_train.h5", "valid": "ssc_valid.h5", "test": "ssc_test.h5"}
+    md5 = {
+        "train": "d102be95e7144fcc0553d1f45ba94170",
+        "valid": "b4eee3516a4a90dd0c71a6ac23a8ae43",
+        "test": "a35ff1e9cffdd02a20eb850c17c37748",
+    }
+
+    def __init__(
+        self,
+        data_dir: str = "data",
+        n_steps: int = 100,
+        n_channels: int = 140,
+        batch_size: int = 256,
+        seed: int = 0,
+        download: bool = False,
+        num_workers: int = 0,
+        cache_dir: str | None = None,
+        duration: float | None = None,
+        dt: float | None = None,
+    ) -> None:
+        super().__init__(data_dir, n_steps, n_channels, batch_size, 0.0, seed, download, num_workers,
+                         cache_dir, duration, dt)
+        self.save_hyperparameters()
+
+
+def write_heidelberg_file(path: str | os.PathLike, times: list[np.ndarray], units: list[np.ndarray],
+                          labels: np.ndarray, keys: list[str] | None = None) -> Path:
+    """Write an SHD/SSC-format HDF5 file (ragged float16 ``spikes/times``, uint16 ``spikes/units``, labels).
+
+    Used by the tests and the throughput benchmark to build files of the real layout without a download.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("spikes/times", data=np.array([np.asarray(t, np.float16) for t in times] + [None], dtype=object)[:-1],
+                         dtype=h5py.vlen_dtype(np.float16))
+        f.create_dataset("spikes/units", data=np.array([np.asarray(u, np.uint16) for u in units] + [None], dtype=object)[:-1],
+                         dtype=h5py.vlen_dtype(np.uint16))
+        f.create_dataset("labels", data=np.asarray(labels, dtype=np.uint16))
+        names = keys or [f"class-{i}" for i in range(int(np.max(labels, initial=0)) + 1)]
+        f.create_dataset("extra/keys", data=np.array(names, dtype=h5py.string_dtype()))
+        f.create_dataset("extra/speaker", data=np.zeros(len(labels), dtype=np.uint16))
+    return path

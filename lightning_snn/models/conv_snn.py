@@ -1,0 +1,126 @@
+r"""``ConvSNN``: the PLIF network for neuromorphic frames (Fang et al., ICCV 2021, paper B).
+
+.. math::
+    \underbrace{[\mathrm{Conv}_{3\times3}(c) \to \mathrm{BN} \to \mathrm{LIF}_\tau \to \mathrm{MaxPool}_2]}_{N\ \text{times}}
+    \to \mathrm{Dropout} \to \mathrm{FC}(h) \to \mathrm{LIF}_\tau \to \mathrm{Dropout} \to \mathrm{FC}(10K)
+    \to \mathrm{LIF}_\tau \to \mathrm{AvgPool1d}(10)
+
+Input ``(T, B, P, H, W)`` frames (or the same flattened to ``(T, B, P·H·W)``); output ``(T, B, K)``:
+the spikes of ``votes`` output neurons per class averaged, so ``SpikingClassifier(readout="mean",
+loss="mse_rate")`` gives PLIF's loss :math:`\lVert \frac{1}{T}\sum_t o[t] - \mathrm{onehot}(y)\rVert^2`.
+Convolution and batch norm run on all ``T·B`` frames at once (SpikingJelly's ``SeqToANNContainer``);
+each :class:`~lightning_snn.neurons.lif.LearnableLIF` sees the feature map flattened to ``N = c·h·w``
+neurons and the result is reshaped back, so one τ per layer (PLIF) or one per position and channel
+(``per_neuron=True``). Dropout draws one mask per sample shared by all time steps, as SpikingJelly's
+``layer.Dropout``. N = 2 for N-MNIST, 4 for CIFAR10-DVS, 5 for DVS Gesture; c = 128; dropout 0.5.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from lightning_snn.models.network import Network
+from lightning_snn.neurons.lif import LearnableLIF
+
+
+class SequenceDropout(nn.Module):
+    """Dropout with one mask per sample for all time steps of a ``(T, B, ...)`` input."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {p}.")
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        mask = torch.empty_like(x[:1]).bernoulli_(1 - self.p) / (1 - self.p)
+        return x * mask
+
+
+class ConvBlock(nn.Module):
+    """Conv3×3 → BN → LearnableLIF → MaxPool2d(2) on ``(T, B, C, H, W)``."""
+
+    def __init__(self, c_in: int, c_out: int, hw: tuple[int, int], lif: dict[str, Any]) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
+        self.norm = nn.BatchNorm2d(c_out)
+        self.neuron = LearnableLIF(c_out * hw[0] * hw[1], **lif)
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        steps, batch = x.shape[:2]
+        y = self.norm(self.conv(x.flatten(0, 1)))
+        s = self.neuron(y.reshape(steps, batch, -1)).reshape(steps * batch, *y.shape[1:])
+        s = self.pool(s)
+        return s.reshape(steps, batch, *s.shape[1:])
+
+
+class ConvSNN(Network):
+    """PLIF convolutional SNN with output voting (see the module docstring)."""
+
+    def __init__(
+        self,
+        input_shape: Sequence[int] = (2, 34, 34),
+        n_outputs: int = 10,
+        n_conv: int = 2,
+        channels: int = 128,
+        fc_hidden: int = 2048,
+        votes: int = 10,
+        dropout: float = 0.5,
+        tau: float = 2.0,
+        learn_tau: bool = True,
+        per_neuron: bool = False,
+        parametrisation: str = "plif",
+        neuron: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        c, h, w = (int(v) for v in input_shape)
+        if min(c, h, w) < 1 or len(tuple(input_shape)) != 3:
+            raise ValueError(f"input_shape must be (channels, height, width) >= 1, got {tuple(input_shape)}.")
+        if n_outputs < 2 or n_conv < 1 or channels < 1 or fc_hidden < 1 or votes < 1:
+            raise ValueError(
+                f"Need n_outputs >= 2 and n_conv, channels, fc_hidden, votes >= 1; got n_outputs={n_outputs}, "
+                f"n_conv={n_conv}, channels={channels}, fc_hidden={fc_hidden}, votes={votes}."
+            )
+        if min(h, w) < 2**n_conv:
+            raise ValueError(
+                f"input {h}×{w} is too small for n_conv={n_conv} max-pools (each halves it); "
+                f"use n_conv <= {max(min(h, w).bit_length() - 1, 0)} or a smaller spatial_factor."
+            )
+        lif = dict(tau=tau, learn_tau=learn_tau, per_neuron=per_neuron, parametrisation=parametrisation, **(neuron or {}))
+        self.input_shape, self.n_outputs, self.votes = (c, h, w), n_outputs, votes
+        self.n_inputs = c * h * w
+        blocks = []
+        for i in range(n_conv):
+            blocks.append(ConvBlock(c if i == 0 else channels, channels, (h, w), lif))
+            h, w = h // 2, w // 2
+        self.blocks = nn.ModuleList(blocks)
+        self.drop1, self.drop2 = SequenceDropout(dropout), SequenceDropout(dropout)
+        self.fc1 = nn.Linear(channels * h * w, fc_hidden, bias=False)
+        self.lif1 = LearnableLIF(fc_hidden, **lif)
+        self.fc2 = nn.Linear(fc_hidden, n_outputs * votes, bias=False)
+        self.lif2 = LearnableLIF(n_outputs * votes, **lif)
+
+    def _frames(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 3 and x.shape[-1] == self.n_inputs:
+            return x.reshape(*x.shape[:2], *self.input_shape)
+        if x.dim() != 5 or tuple(x.shape[2:]) != self.input_shape:
+            raise ValueError(
+                f"ConvSNN expects time-major frames (T, B, {', '.join(map(str, self.input_shape))}) or "
+                f"(T, B, {self.n_inputs}); got shape {tuple(x.shape)}. Set input_shape to the DataModule's frame shape."
+            )
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(T, B, P, H, W)`` → voted output spike rates ``(T, B, n_outputs)``."""
+        x = self._frames(x)
+        for block in self.blocks:
+            x = block(x)
+        x = self.lif1(self.fc1(self.drop1(x.flatten(2))))
+        out = self.lif2(self.fc2(self.drop2(x)))
+        return out.reshape(*out.shape[:2], self.n_outputs, self.votes).mean(-1)
