@@ -1,0 +1,122 @@
+r"""``SpikeSampler``: the stochastic spiking neuron of P-SpikeSSM (Bal & Sengupta, ICLR 2025).
+
+Per channel :math:`h`, a learnable affine map then a Bernoulli draw:
+
+.. math::
+    y = a_h x + b_h, \qquad s \sim \mathrm{Bernoulli}(\mathrm{clamp}(y, 0, 1)), \quad
+    \text{implemented as } s = \mathbb{1}[y > U],\ U \sim \mathcal U[0, 1),
+
+with the stochastic surrogate gradient :math:`\partial s/\partial y = \mathbb{1}[0 < y < 1]`
+(swappable, see :mod:`lightning_snn.functional.sampling`). The clamp of the preceding ``ClampFuse`` lives
+here.
+
+Randomness: the draws of :math:`U` come from a ``torch.Generator`` owned by the module (one per device
+type, seeded from ``seed``). Its state is part of the module's ``state_dict`` (``_extra_state``), hence of
+every Lightning checkpoint, so a resumed run draws the same spikes as an uninterrupted one. ``seed=None``
+takes a seed from the global torch RNG at construction (reproducible under ``seed_everything`` and
+different for every sampler of a network).
+
+In eval mode, ``eval_mode`` picks ``"threshold"`` (spike iff clamp(y) > 0.5, deterministic),
+``"expectation"`` (emit clamp(y, 0, 1), deterministic) or ``"sample"`` (keep sampling).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from lightning_snn.functional.sampling import (
+    SurrogateGrad,
+    bernoulli_spikes,
+    check_probabilities,
+    deterministic_spikes,
+    resolve_sampling_surrogate,
+)
+from lightning_snn.neurons.lif import check_time_major
+
+EVAL_MODES = ("threshold", "expectation", "sample")
+
+
+class SpikeSampler(nn.Module):
+    """Affine + Bernoulli spike sampler over ``(T, B, C)`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        n_channels: int,
+        scale: float = 1.0,
+        bias: float = 0.0,
+        learn_affine: bool = True,
+        surrogate: str | SurrogateGrad = "clamp",
+        eval_mode: str = "threshold",
+        seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        if n_channels < 1:
+            raise ValueError(f"SpikeSampler: n_channels must be >= 1, got {n_channels}.")
+        if eval_mode not in EVAL_MODES:
+            raise ValueError(f"SpikeSampler: unknown eval_mode {eval_mode!r}; expected one of {EVAL_MODES}.")
+        self.surrogate = resolve_sampling_surrogate(surrogate)
+        self.n_channels, self.eval_mode = n_channels, eval_mode
+        a, b = torch.full((n_channels,), float(scale)), torch.full((n_channels,), float(bias))
+        if learn_affine:
+            self.scale, self.bias = nn.Parameter(a), nn.Parameter(b)
+        else:
+            self.register_buffer("scale", a)
+            self.register_buffer("bias", b)
+        self.seed = int(torch.randint(0, 2**62, ()).item()) if seed is None else int(seed)
+        self._generators: dict[str, torch.Generator] = {}
+        self._pending: dict[str, torch.Tensor] = {}
+        self._last_rate: torch.Tensor | None = None
+
+    def generator(self, device: torch.device) -> torch.Generator:
+        """The module's generator for ``device``'s type, created (and restored if pending) on first use."""
+        kind = torch.device(device).type
+        if kind not in self._generators:
+            gen = torch.Generator(device=device)
+            gen.manual_seed(self.seed)
+            if kind in self._pending:
+                gen.set_state(self._pending.pop(kind))
+            self._generators[kind] = gen
+        return self._generators[kind]
+
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """Unclamped spike probabilities ``y = a·x + b``."""
+        return self.scale * x + self.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(T, B, C)`` → spikes ``(T, B, C)`` (or probabilities in ``"expectation"`` eval mode)."""
+        if x.dim() != 3 or x.shape[-1] != self.n_channels:
+            check_time_major(x, self.n_channels, type(self).__name__)
+        y = self.probabilities(x)
+        check_probabilities(y, type(self).__name__)
+        if self.training or self.eval_mode == "sample":
+            uniform = torch.rand(y.shape, generator=self.generator(y.device), device=y.device, dtype=y.dtype)
+            spikes = bernoulli_spikes(y, uniform, self.surrogate)
+        else:
+            spikes = deterministic_spikes(y, self.eval_mode)
+        self._last_rate = spikes.detach().mean(dim=(0, 1))
+        return spikes
+
+    def temporal_statistics(self) -> dict[str, torch.Tensor]:
+        """``spike_rate``: per-channel mean output of the last call (empty before the first call)."""
+        return {} if self._last_rate is None else {"spike_rate": self._last_rate}
+
+    def get_extra_state(self) -> dict[str, Any]:
+        if "cpu" not in self._generators and "cpu" not in self._pending:
+            self.generator(torch.device("cpu"))
+        states = {kind: gen.get_state() for kind, gen in self._generators.items()}
+        states.update({kind: s.clone() for kind, s in self._pending.items()})
+        return {"seed": self.seed, "generator_states": states}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        if not isinstance(state, dict) or "generator_states" not in state:
+            raise ValueError(
+                "SpikeSampler: the checkpoint's extra state is not a sampler state "
+                f"(got {type(state).__name__}); was it saved by another module version?"
+            )
+        self.seed = int(state["seed"])
+        self._generators, self._pending = {}, {k: v.clone().cpu() for k, v in state["generator_states"].items()}
+
+    def extra_repr(self) -> str:
+        return f"n_channels={self.n_channels}, eval_mode={self.eval_mode!r}, seed={self.seed}"
