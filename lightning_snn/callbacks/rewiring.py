@@ -1,0 +1,393 @@
+r"""``Rewiring``: DEEP R removal + RigL (or random) regrowth, a Lightning callback (paper D).
+
+Each chosen layer's weight is kept as :math:`W = s \odot \theta \odot m`: magnitude :math:`\theta \ge 0`,
+a fixed sign :math:`s` (per synapse, or per presynaptic neuron for Dale's law) and a mask :math:`m` with
+exactly :math:`K = \mathrm{round}((1-\text{sparsity})N)` active synapses after every optimizer step.
+
+- Before each optimizer step the dense gradient :math:`\partial L/\partial W` is recorded (RigL scores)
+  and the gradient of inactive synapses is zeroed, so they stay exactly 0.
+- After the step, DEEP R (Bellec et al. 2018) cuts the synapses whose magnitude crossed
+  :math:`\theta \le 0`; the same number is regrown at the inactive positions with the largest
+  :math:`|\partial L/\partial W|` (RigL, Evci et al. 2020) or uniformly at random (seeded), at magnitude
+  ``regrow_magnitude``. Optimizer moments of cut and regrown synapses are reset to zero.
+- Optional DEEP R terms on active magnitudes: :math:`\theta \leftarrow \theta - \eta\alpha + \sqrt{2\eta T}\nu`
+  (``l1`` = α, ``temperature`` = T, η = the parameter group's learning rate).
+
+The weight is stored as the ordinary signed ``weight`` (θ = s·W), not through ``torch.nn.utils.parametrize``:
+the model's ``state_dict`` keeps its usual keys and loads anywhere (zeros at cut synapses). For
+coordinate-wise optimizers (SGD, Adam, AdamW) training W with the sign constraint is the same as training
+θ, since their update is equivariant to a per-coordinate sign flip. Masks, signs, synapse ages, the step
+count and the generator go through ``state_dict``/``load_state_dict``. Every decision is a deterministic
+function of all-reduced gradients, identical weights and a generator seeded identically on every rank,
+so all DDP ranks take the same decisions.
+
+With ``regrow="none"`` the mask is static (no removal, no regrowth): the baseline of a fixed sparse mask.
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities import rank_zero_only
+from torch import nn
+from typing_extensions import override
+
+from lightning_snn.functional import rewiring as F
+
+SIGNS = ("fixed", "dale", "free")
+REGROWTHS = ("rigl", "random", "none")
+INIT_MASKS = ("random", "magnitude")
+
+
+def _delayed_linear_class() -> type | None:
+    try:
+        from lightning_snn.layers.delayed_linear import DelayedLinear
+    except ImportError:
+        return None
+    return DelayedLinear
+
+
+def rewirable_weight(module: nn.Module) -> nn.Parameter | None:
+    """The synaptic weight of a layer: ``dcls.weight`` of a DelayedLinear, else ``module.weight``."""
+    delayed = _delayed_linear_class()
+    if delayed is not None and isinstance(module, delayed):
+        return module.dcls.weight
+    weight = getattr(module, "weight", None)
+    return weight if isinstance(weight, nn.Parameter) else None
+
+
+def default_layers(root: nn.Module) -> list[str]:
+    """Qualified names of every ``nn.Linear`` and ``DelayedLinear`` (not the modules inside one)."""
+    kinds = tuple(k for k in (nn.Linear, _delayed_linear_class()) if k is not None)
+    names: list[str] = []
+    for name, module in root.named_modules():
+        inside = any(name.startswith(f"{n}.") for n in names)
+        if isinstance(module, kinds) and not inside:
+            names.append(name)
+    return names
+
+
+class _SparseLayer:
+    """Mask, sign and per-synapse age of one rewired weight."""
+
+    def __init__(self, name: str, param: nn.Parameter, mask: torch.Tensor, sign: torch.Tensor,
+                 age: torch.Tensor, rewired_total: int = 0) -> None:
+        self.name, self.param = name, param
+        self.mask = mask.to(param.device, torch.bool)
+        self.sign = sign.to(param.device, param.dtype)
+        self.age = age.to(param.device, torch.long)
+        self.rewired_total, self.rewired_epoch = rewired_total, 0
+        self.dense_grad: torch.Tensor | None = None
+        self.lr = 0.0
+
+    def state(self) -> dict[str, Any]:
+        return {"mask": self.mask.cpu().clone(), "sign": self.sign.cpu().to(torch.int8),
+                "age": self.age.cpu().clone(), "rewired_total": self.rewired_total}
+
+
+class Rewiring(Callback):
+    """Dynamic sparse connectivity with DEEP R removal and RigL regrowth (see the module docstring).
+
+    Args:
+        sparsity: fraction of synapses cut in each layer, in ``[0, 1)``.
+        sign: ``"fixed"`` (sign of each synapse's initial weight, forever), ``"dale"`` (one random sign
+            per presynaptic neuron, axis 1) or ``"free"`` (a regrown synapse takes the sign that descends
+            the gradient under RigL, a random sign under random regrowth).
+        regrow: ``"rigl"``, ``"random"``, or ``"none"`` (static mask: no removal and no regrowth).
+        every_n_steps: rewire every n optimizer steps; in between, a magnitude that reaches 0 stays at 0.
+        layers: qualified module names (relative to the LightningModule), or ``None`` for every
+            ``nn.Linear`` and ``DelayedLinear``.
+        init_mask: ``"random"`` (uniform, seeded) or ``"magnitude"`` (keep the largest initial ``|W|``).
+        regrow_magnitude: the magnitude a regrown synapse starts from.
+        l1, temperature: DEEP R's L1 shrinkage α and noise temperature T (0 disables them).
+        excitatory_fraction: fraction of excitatory presynaptic neurons with ``sign="dale"``.
+        seed: seed of the generator behind every random choice (identical on all ranks).
+        plot: save a PNG raster of each mask at the end of fit.
+    """
+
+    def __init__(
+        self,
+        sparsity: float = 0.9,
+        sign: str = "fixed",
+        regrow: str = "rigl",
+        every_n_steps: int = 1,
+        layers: list[str] | None = None,
+        init_mask: str = "random",
+        regrow_magnitude: float = 1e-4,
+        l1: float = 0.0,
+        temperature: float = 0.0,
+        excitatory_fraction: float = 0.8,
+        seed: int = 0,
+        plot: bool = False,
+    ) -> None:
+        super().__init__()
+        _validate(sparsity, sign, regrow, every_n_steps, layers, init_mask, regrow_magnitude, l1,
+                  temperature, excitatory_fraction)
+        self.sparsity, self.sign, self.regrow = float(sparsity), sign, regrow
+        self.every_n_steps, self.layer_names = int(every_n_steps), None if layers is None else list(layers)
+        self.init_mask, self.regrow_magnitude = init_mask, float(regrow_magnitude)
+        self.l1, self.temperature, self.excitatory_fraction = float(l1), float(temperature), float(excitatory_fraction)
+        self.seed, self.plot = int(seed), plot
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self.steps = 0
+        self._targets: dict[str, nn.Parameter] = {}
+        self._layers: dict[str, _SparseLayer] = {}
+        self._loaded: dict[str, Any] | None = None
+        self._pending = False
+
+    @property
+    @override
+    def state_key(self) -> str:
+        return self._generate_state_key(sparsity=self.sparsity, sign=self.sign, regrow=self.regrow,
+                                        layers=self.layer_names, seed=self.seed)
+
+    @property
+    def masks(self) -> dict[str, torch.Tensor]:
+        """Current boolean mask of every rewired layer, by qualified name."""
+        return {name: layer.mask.clone() for name, layer in self._layers.items()}
+
+    @property
+    def signs(self) -> dict[str, torch.Tensor]:
+        """The ±1 sign of every synapse of every rewired layer."""
+        return {name: layer.sign.clone() for name, layer in self._layers.items()}
+
+    # ---- discovery and initialisation -------------------------------------------------------------
+    @override
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage == "fit":
+            self._targets = self.resolve_layers(pl_module)
+
+    def resolve_layers(self, root: nn.Module) -> dict[str, nn.Parameter]:
+        """``{name: weight}`` of the layers to rewire; raises ``ValueError`` for bad names or shapes."""
+        names = self.layer_names if self.layer_names is not None else default_layers(root)
+        modules = dict(root.named_modules())
+        if not names:
+            raise ValueError(f"Rewiring found no nn.Linear or DelayedLinear in {type(root).__name__}; "
+                             "pass layers=[...] with the qualified names of the layers to rewire.")
+        targets = {}
+        for name in names:
+            if name not in modules:
+                raise ValueError(f"Rewiring: no layer named {name!r} in {type(root).__name__}; layers that "
+                                 f"can be rewired: {default_layers(root)}. Fix the name in `layers`.")
+            weight = rewirable_weight(modules[name])
+            if weight is None:
+                raise ValueError(f"Rewiring: layer {name!r} ({type(modules[name]).__name__}) has no `weight` "
+                                 "parameter to rewire; name a Linear, DelayedLinear or another weighted layer.")
+            self._check_layer(name, weight)
+            targets[name] = weight
+        return targets
+
+    def _check_layer(self, name: str, weight: nn.Parameter) -> None:
+        if self.sign == "dale" and weight.dim() < 2:
+            raise ValueError(f"Rewiring: sign='dale' needs a presynaptic axis (weight of shape (out, in, ...)), "
+                             f"but layer {name!r} has a weight of shape {tuple(weight.shape)}; use sign='fixed'.")
+        if F.target_active(weight.numel(), self.sparsity) < 1:
+            raise ValueError(f"Rewiring: sparsity={self.sparsity} leaves no active synapse among the "
+                             f"{weight.numel()} of layer {name!r}; lower the sparsity.")
+
+    @override
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        loaded, self._loaded = self._loaded, None
+        if loaded is not None:
+            self._restore(loaded)
+        for name, param in self._targets.items():
+            known = self._layers.get(name)
+            if known is None or known.param is not param:
+                self._layers[name] = self._initial_layer(name, param)
+        self._layers = {name: self._layers[name] for name in self._targets}
+        for layer in self._layers.values():
+            self._project(layer)
+
+    def _initial_layer(self, name: str, param: nn.Parameter) -> _SparseLayer:
+        weight = param.detach()
+        n_active = F.target_active(weight.numel(), self.sparsity)
+        if self.init_mask == "magnitude":
+            mask = F.magnitude_mask(weight, n_active)
+        else:
+            mask = F.random_mask(weight.shape, n_active, self.generator)
+        if self.sign == "dale":
+            sign = F.dale_signs(weight.shape, self.excitatory_fraction, self.generator, weight.dtype)
+            with torch.no_grad():
+                param.copy_(sign.to(param) * param.abs())
+        else:
+            sign = F.weight_signs(weight)
+        return _SparseLayer(name, param, mask, sign, torch.zeros(weight.shape, dtype=torch.long))
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.steps = int(state["steps"])
+        self.generator.set_state(state["generator"])
+        missing = sorted(set(self._targets) - set(state["layers"]))
+        if missing:
+            raise ValueError(f"Rewiring: the checkpoint has no rewiring state for layers {missing} "
+                             f"(it has {sorted(state['layers'])}); resume with the same `layers`.")
+        for name, param in self._targets.items():
+            s = state["layers"][name]
+            self._layers[name] = _SparseLayer(name, param, s["mask"], s["sign"], s["age"], s["rewired_total"])
+
+    # ---- the optimizer step -----------------------------------------------------------------------
+    def _is_rewiring_step(self, steps_done: int) -> bool:
+        return self.regrow != "none" and steps_done % self.every_n_steps == 0
+
+    @override
+    def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer) -> None:
+        owned = {id(p): group for group in optimizer.param_groups for p in group["params"]}
+        keep_grad = self.regrow == "rigl" and self._is_rewiring_step(self.steps + 1)
+        for layer in self._layers.values():
+            group = owned.get(id(layer.param))
+            if group is None:
+                continue
+            layer.lr = float(group["lr"])
+            grad = layer.param.grad
+            if grad is not None:
+                layer.dense_grad = grad.detach().clone() if keep_grad else None
+                grad.mul_(layer.mask)
+            self._pending = True
+
+    @override
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
+                           batch: Any, batch_idx: int) -> None:
+        if not self._pending:
+            return
+        self._pending = False
+        self.steps += 1
+        rewire = self._is_rewiring_step(self.steps)
+        for layer in self._layers.values():
+            with torch.no_grad():
+                self._after_step(layer, rewire, trainer.optimizers)
+
+    def _after_step(self, layer: _SparseLayer, rewire: bool, optimizers: list) -> None:
+        weight = layer.param.data
+        if (self.l1 or self.temperature) and self.regrow != "none":
+            noise_std = math.sqrt(2.0 * layer.lr * self.temperature)
+            weight.copy_(F.deep_r_noise_l1(weight, layer.sign, layer.mask, layer.lr * self.l1, noise_std,
+                                           self.generator))
+        if rewire:
+            changed = self._rewire(layer, weight)
+            _reset_optimizer_state(optimizers, layer.param, changed)
+        layer.dense_grad = None
+        self._project(layer)
+        layer.age += layer.mask
+
+    def _rewire(self, layer: _SparseLayer, weight: torch.Tensor) -> torch.Tensor:
+        removed = F.crossed_zero(weight, layer.sign, layer.mask)
+        kept = layer.mask & ~removed
+        n = int(removed.sum())
+        if self.regrow == "rigl":
+            grad = layer.dense_grad if layer.dense_grad is not None else torch.zeros_like(weight)
+            scores = F.rigl_scores(grad)
+        else:
+            scores = F.random_scores(weight.shape, self.generator)
+        grown = F.regrow_positions(scores.cpu(), kept.cpu(), n, removed.cpu()).to(weight.device)
+        if self.sign == "free":
+            self._choose_free_signs(layer, grown)
+        weight[removed] = 0.0
+        weight[grown] = layer.sign[grown] * self.regrow_magnitude
+        layer.mask = kept | grown
+        layer.age[grown] = 0
+        layer.rewired_epoch += n
+        layer.rewired_total += n
+        return removed | grown
+
+    def _choose_free_signs(self, layer: _SparseLayer, grown: torch.Tensor) -> None:
+        if self.regrow == "rigl" and layer.dense_grad is not None:
+            descent = F.weight_signs(-layer.dense_grad)
+        else:
+            coin = torch.randint(0, 2, layer.sign.shape, generator=self.generator)
+            descent = (2.0 * coin - 1.0).to(layer.sign)
+        layer.sign = torch.where(grown, descent, layer.sign)
+
+    def _project(self, layer: _SparseLayer) -> None:
+        """Zero inactive synapses and hold magnitudes at ``>= 0`` (no sign flip)."""
+        with torch.no_grad():
+            w = layer.param
+            if self.sign == "free" and self.regrow == "none":
+                w.mul_(layer.mask)
+            else:
+                w.copy_(torch.where(layer.mask, layer.sign * (layer.sign * w).clamp_min(0.0), torch.zeros_like(w)))
+
+    # ---- logging, plots and checkpoints -----------------------------------------------------------
+    @override
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        for name, layer in self._layers.items():
+            n_active = layer.mask.sum().clamp_min(1)
+            stats = {
+                "sparsity": 1.0 - layer.mask.float().mean().item(),
+                "rewired": float(layer.rewired_epoch),
+                "mean_age": (layer.age * layer.mask).sum().item() / n_active.item(),
+            }
+            for key, value in stats.items():
+                pl_module.log(f"rewiring/{name}/{key}", value, on_step=False, on_epoch=True, batch_size=1)
+            layer.rewired_epoch = 0
+
+    @override
+    @rank_zero_only
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.plot:
+            self.save_mask_plots(trainer.log_dir or trainer.default_root_dir)
+
+    def save_mask_plots(self, directory: str) -> list[str]:
+        """One PNG raster per layer: active synapses (postsynaptic × presynaptic) coloured by sign."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        os.makedirs(directory, exist_ok=True)
+        paths = []
+        for name, layer in self._layers.items():
+            signed = (layer.sign * layer.mask).detach().cpu().float()
+            image = signed.reshape(signed.shape[0], -1) if signed.dim() > 1 else signed[None]
+            fig, ax = plt.subplots(figsize=(6, 4))
+            ax.imshow(image.numpy(), cmap="bwr", vmin=-1, vmax=1, aspect="auto", interpolation="nearest")
+            ax.set_xlabel("presynaptic")
+            ax.set_ylabel("postsynaptic")
+            ax.set_title(f"{name}: {int(layer.mask.sum())}/{layer.mask.numel()} active")
+            fig.tight_layout()
+            path = os.path.join(directory, f"rewiring_mask_{name.replace('.', '_')}.png")
+            fig.savefig(path, dpi=100)
+            plt.close(fig)
+            paths.append(path)
+        return paths
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {"steps": self.steps, "generator": self.generator.get_state(),
+                "layers": {name: layer.state() for name, layer in self._layers.items()}}
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._loaded = state_dict
+
+
+def _reset_optimizer_state(optimizers: list, param: nn.Parameter, positions: torch.Tensor) -> None:
+    """Zero the per-synapse optimizer moments (Adam's exp_avg…, SGD momentum) at ``positions``."""
+    if not positions.any():
+        return
+    for optimizer in optimizers:
+        for value in optimizer.state.get(param, {}).values():
+            if isinstance(value, torch.Tensor) and value.shape == param.shape:
+                value[positions] = 0
+
+
+def _validate(sparsity, sign, regrow, every_n_steps, layers, init_mask, regrow_magnitude, l1, temperature,
+              excitatory_fraction) -> None:
+    if not isinstance(sparsity, (int, float)) or not 0.0 <= sparsity < 1.0:
+        raise ValueError(f"Rewiring: sparsity must be a number in [0, 1), got {sparsity!r}; "
+                         "e.g. sparsity=0.9 keeps 10 % of the synapses.")
+    for arg, value, allowed in (("sign", sign, SIGNS), ("regrow", regrow, REGROWTHS), ("init_mask", init_mask, INIT_MASKS)):
+        if value not in allowed:
+            raise ValueError(f"Rewiring: unknown {arg}={value!r}; expected one of {allowed}.")
+    if not isinstance(every_n_steps, int) or every_n_steps < 1:
+        raise ValueError(f"Rewiring: every_n_steps must be an integer >= 1, got {every_n_steps!r}.")
+    if layers is not None and (isinstance(layers, str) or not all(isinstance(n, str) for n in layers)):
+        raise ValueError(f"Rewiring: layers must be None or a list of qualified module names, got {layers!r}.")
+    if not regrow_magnitude > 0:
+        raise ValueError(f"Rewiring: regrow_magnitude must be > 0, got {regrow_magnitude}.")
+    if l1 < 0 or temperature < 0:
+        raise ValueError(f"Rewiring: l1 and temperature must be >= 0, got l1={l1}, temperature={temperature}.")
+    if not 0.0 <= excitatory_fraction <= 1.0:
+        raise ValueError(f"Rewiring: excitatory_fraction must be in [0, 1], got {excitatory_fraction}.")
