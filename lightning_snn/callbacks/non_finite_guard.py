@@ -1,0 +1,109 @@
+r"""``NonFiniteGuard``: stop training at the first non-finite loss, gradient or parameter, and say which.
+
+A learned time constant that runs away (:math:`\tau \to \infty`, a decay :math:`\beta \to 1` that
+lets the membrane grow without bound, or a NaN from a surrogate gradient) silently ruins a run that
+may last days. The guard checks, every ``check_every_n_steps`` optimiser steps:
+
+1. the loss, before ``backward`` (so the parameters are still intact);
+2. every gradient, before the optimiser step (and before clipping), naming the first bad parameter;
+3. every parameter, after the step.
+
+The first failure raises :class:`NonFiniteError` whose message names the quantity, the step and
+epoch and, for τ parameters (``*.tau.*``), the layer whose τ failed, with the fixes to try. Raising
+(rather than ``trainer.should_stop``) keeps the last good checkpoint: nothing is saved after the
+failure. Under DDP the decision is reduced over ranks (any rank failing stops every rank), so no
+rank is left waiting in a collective. Gradient checks are skipped under 16-bit mixed precision,
+where the gradient scaler expects and handles inf gradients itself.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+from typing_extensions import override
+
+FIXES = (
+    "lower the learning rate (or tau_lr), set trainer.gradient_clip_val, bound τ (tau_min/tau_max), "
+    "or rerun with trainer.detect_anomaly=true to find the operation that produced it"
+)
+
+
+class NonFiniteError(FloatingPointError):
+    """Raised by :class:`NonFiniteGuard`; the message names what became non-finite."""
+
+
+def describe(name: str) -> str:
+    """``'parameter x'``, or ``'τ parameter x (layer y)'`` for time constants."""
+    if ".tau." in f".{name}":
+        layer = f".{name}".split(".tau.")[0].lstrip(".") or "root"
+        return f"τ parameter {name!r} (time constant of layer {layer!r})"
+    return f"parameter {name!r}"
+
+
+def first_non_finite(named: Iterable[tuple[str, torch.Tensor | None]]) -> tuple[str, torch.Tensor] | None:
+    """The first ``(name, tensor)`` holding a NaN or ±inf (``None`` tensors are skipped)."""
+    for name, tensor in named:
+        if tensor is not None and not torch.isfinite(tensor).all():
+            return name, tensor
+    return None
+
+
+def count_bad(tensor: torch.Tensor) -> str:
+    t = tensor.detach()
+    return (f"{int(torch.isnan(t).sum())} NaN and {int(torch.isinf(t).sum())} inf "
+            f"of {t.numel()} value(s)")
+
+
+class NonFiniteGuard(Callback):
+    """Stop at the first non-finite loss, gradient or parameter (see the module docstring)."""
+
+    def __init__(self, check_every_n_steps: int = 1, check_gradients: bool = True) -> None:
+        super().__init__()
+        if not isinstance(check_every_n_steps, int) or check_every_n_steps < 1:
+            raise ValueError(
+                f"NonFiniteGuard: check_every_n_steps must be an integer >= 1, got {check_every_n_steps!r}; "
+                "use 1 to check every step."
+            )
+        self.check_every_n_steps, self.check_gradients = check_every_n_steps, check_gradients
+
+    def _due(self, trainer: L.Trainer) -> bool:
+        return trainer.global_step % self.check_every_n_steps == 0
+
+    def _fail(self, trainer: L.Trainer, problem: str | None) -> None:
+        """Raise on every rank if any rank found a problem."""
+        if not trainer.strategy.reduce_boolean_decision(problem is not None, all=False):
+            return
+        where = f"at epoch {trainer.current_epoch}, global step {trainer.global_step}"
+        what = problem or "another rank found a non-finite value"
+        raise NonFiniteError(f"NonFiniteGuard: {what} {where}. Training stopped; {FIXES}.")
+
+    @override
+    def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor) -> None:
+        if not self._due(trainer):
+            return
+        bad = None if torch.isfinite(loss.detach()).all() else f"the training loss is {loss.detach().flatten()[0].item()}"
+        self._fail(trainer, bad)
+
+    @override
+    def on_before_optimizer_step(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: torch.optim.Optimizer
+    ) -> None:
+        if not (self.check_gradients and self._due(trainer)) or str(trainer.precision).startswith("16"):
+            return
+        found = first_non_finite((n, p.grad) for n, p in pl_module.named_parameters())
+        bad = None if found is None else f"the gradient of {describe(found[0])} has {count_bad(found[1])}"
+        self._fail(trainer, bad)
+
+    @override
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        # global_step was already incremented by the step that just ran: check that step's result.
+        if (trainer.global_step - 1) % self.check_every_n_steps != 0:
+            return
+        found = first_non_finite(pl_module.named_parameters())
+        bad = None if found is None else f"{describe(found[0])} has {count_bad(found[1])} after the optimiser step"
+        self._fail(trainer, bad)
