@@ -13,11 +13,13 @@ where :math:`D` is a fixed ``duration`` or, when ``duration=None``, the sample's
 number of events inside the window; events at :math:`t \ge D` (fixed duration) are dropped.
 
 **Camera events** (N-MNIST, DVS Gesture, CIFAR10-DVS): :class:`EventFrames` runs tonic's
-``Downsample(spatial_factor)`` then ``ToFrame(n_time_bins=T)`` and gives ``(T, P, H, W)`` counts.
+``Downsample(spatial_factor)``, then counts events into ``T`` equal time bins from the first to the last
+event, ``(T, P, H, W)`` — tonic's ``ToFrame(n_time_bins=T)`` but keeping the last event, which tonic
+drops (see :func:`accumulate_frames`).
 
 **Bad input, the choices made.** Negative timestamps raise ``ValueError``. Unsorted timestamps are
-accepted: spike-train binning does not depend on event order, and :class:`EventFrames` sorts events by
-time (stable) before slicing, so an unsorted recording gives the frames of its sorted copy. An empty
+accepted: binning does not depend on event order, so an unsorted recording gives exactly the frames of
+its sorted copy (no sort is needed, and none is done). An empty
 recording gives all-zero frames (``T`` steps; one step in ``dt`` mode).
 """
 from __future__ import annotations
@@ -115,7 +117,7 @@ class SpikeTrainBinning:
 
 @dataclasses.dataclass(frozen=True)
 class EventFrames:
-    """Camera events → ``(T, P, H, W)`` float32 counts via tonic ``Downsample`` + ``ToFrame(n_time_bins)``.
+    """Camera events → ``(T, P, H, W)`` float32 counts: tonic ``Downsample``, then :func:`accumulate_frames`.
 
     ``sensor_size`` is tonic's ``(W, H, P)`` of the raw sensor; frames are ``spatial_factor`` times smaller.
     """
@@ -142,14 +144,29 @@ class EventFrames:
         return self.n_time_bins, p, h, w
 
     def __call__(self, events: np.ndarray, where: str = "events") -> np.ndarray:
-        from tonic.transforms import Downsample, ToFrame
+        from tonic.transforms import Downsample
 
         if len(events) == 0:
             return np.zeros(self.output_shape(), dtype=np.float32)
         check_timestamps(events["t"].astype(np.float64), where)
-        if np.any(np.diff(events["t"].astype(np.int64)) < 0):
-            events = events[np.argsort(events["t"], kind="stable")]
         if self.spatial_factor != 1:
             events = Downsample(spatial_factor=self.spatial_factor)(events)
-        frames = ToFrame(sensor_size=self.frame_size, n_time_bins=self.n_time_bins)(events)
-        return np.asarray(frames, dtype=np.float32)
+        return accumulate_frames(events, self.frame_size, self.n_time_bins)
+
+
+def accumulate_frames(events: np.ndarray, frame_size: tuple[int, int, int], n_time_bins: int) -> np.ndarray:
+    """``(T, P, H, W)`` event counts, ``T`` equal bins from the first to the last event (included).
+
+    Bin :math:`k = \min(\lfloor (t - t_0) T / (t_{last} - t_0) \rfloor, T - 1)`. tonic's
+    ``ToFrame(n_time_bins)`` floors the bin width to whole time units and so drops the last event (and
+    every event when the span is shorter than ``T`` units); here every event is counted.
+    """
+    w, h, p = frame_size
+    t = events["t"].astype(np.float64)
+    span = t.max() - t.min()
+    k = np.zeros(len(t), dtype=np.int64) if span == 0 else np.floor((t - t.min()) * n_time_bins / span).astype(np.int64)
+    k = np.minimum(k, n_time_bins - 1)
+    frames = np.zeros((n_time_bins, p, h, w), dtype=np.float32)
+    pol = events["p"].astype(np.int64) if p > 1 else np.zeros(len(t), dtype=np.int64)
+    np.add.at(frames, (k, pol, events["y"].astype(np.int64), events["x"].astype(np.int64)), 1)
+    return frames
