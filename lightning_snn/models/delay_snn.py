@@ -1,0 +1,96 @@
+r"""``DelaySNN``: feed-forward SNN whose synapses have learnable delays (Hammouamri et al. 2024;
+Mészáros et al. 2024).
+
+For hidden layer :math:`l`: :math:`I^l = \mathrm{DelayedLinear}_{D}(S^{l-1})` (one Gaussian-kernel delay
+per synapse, see :class:`~lightning_snn.layers.delayed_linear.DelayedLinear`), optional BatchNorm and
+dropout, :math:`S^l = \mathrm{LIF}_{\tau_l}(I^l)` with ``detach_reset=True`` as in both papers. The
+readout is a non-spiking leaky integrator :math:`V^o[t] = \beta_o V^o[t-1] + W^o S^L[t]`, whose
+synapses are delayed too (``delay_output=True``, as in ``Thvnvtos/SNN-delays``) or plain.
+
+- SHD (Hammouamri): 140 (binned) → 256 → 256 → 20, ``max_delay=25``, BatchNorm, dropout.
+- Raw SHD (Mészáros): 40 → 256 → 20, ``max_delay=25``, dropout 0.4.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from lightning_snn.layers.delayed_linear import DelayedLinear
+from lightning_snn.models.feedforward import TauSpec, resolve_layer_taus
+from lightning_snn.models.network import Network
+from lightning_snn.neurons.lif import LeakyReadout, LearnableLIF, check_time_major
+
+
+class DelayedBlock(nn.Module):
+    """DelayedLinear, then optional BatchNorm over the ``T·B`` rows, then dropout."""
+
+    def __init__(self, n_in: int, n_out: int, max_delay: int, backend: str, batch_norm: bool, dropout: float) -> None:
+        super().__init__()
+        self.synapse = DelayedLinear(n_in, n_out, max_delay, backend=backend)
+        self.norm = nn.BatchNorm1d(n_out) if batch_norm else None
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.synapse(x)
+        if self.norm is not None:
+            y = self.norm(y.flatten(0, 1)).view_as(y)
+        return self.dropout(y) if self.dropout is not None else y
+
+
+class DelaySNN(Network):
+    """Feed-forward SNN with learnable synaptic delays (see the module docstring)."""
+
+    def __init__(
+        self,
+        n_inputs: int,
+        hidden: Sequence[int],
+        n_outputs: int,
+        max_delay: int = 25,
+        tau: TauSpec = 2.0,
+        learn_tau: bool = True,
+        per_neuron: bool = False,
+        parametrisation: str = "plif",
+        dt: float = 1.0,
+        readout_tau: float = 2.0,
+        learn_readout_tau: bool = False,
+        delay_output: bool = True,
+        batch_norm: bool = False,
+        dropout: float = 0.0,
+        delay_backend: str = "fft",
+        input_scale: float = 1.0,
+        neuron: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        hidden = list(hidden)
+        if n_inputs < 1 or n_outputs < 1 or not hidden or min(hidden) < 1:
+            raise ValueError(
+                f"DelaySNN needs n_inputs >= 1, n_outputs >= 1 and at least one hidden layer of width >= 1; "
+                f"got n_inputs={n_inputs}, hidden={hidden}, n_outputs={n_outputs}."
+            )
+        if not 0 <= dropout < 1:
+            raise ValueError(f"DelaySNN: dropout must be in [0, 1), got {dropout}.")
+        self.n_inputs, self.n_outputs, self.input_scale = n_inputs, n_outputs, float(input_scale)
+        neuron = {"detach_reset": True, **(neuron or {})}
+        common = dict(learn_tau=learn_tau, per_neuron=per_neuron, parametrisation=parametrisation, dt=dt)
+        widths = [n_inputs, *hidden]
+        self.synapses = nn.ModuleList(
+            DelayedBlock(a, b, max_delay, delay_backend, batch_norm, dropout) for a, b in zip(widths[:-1], widths[1:])
+        )
+        taus = resolve_layer_taus(tau, hidden)
+        self.neurons = nn.ModuleList(LearnableLIF(w, tau=t, **common, **neuron) for w, t in zip(hidden, taus))
+        if delay_output:
+            self.output_synapse = DelayedLinear(hidden[-1], n_outputs, max_delay, backend=delay_backend)
+        else:
+            self.output_synapse = nn.Linear(hidden[-1], n_outputs)
+        self.output = LeakyReadout(n_outputs, readout_tau, learn_readout_tau, parametrisation, dt)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(T, B, n_inputs)`` → output membrane ``(T, B, n_outputs)``."""
+        check_time_major(x, self.n_inputs, type(self).__name__)
+        x = x * self.input_scale if self.input_scale != 1.0 else x
+        for synapse, neuron in zip(self.synapses, self.neurons):
+            x = neuron(synapse(x))
+        return self.output(self.output_synapse(x))
