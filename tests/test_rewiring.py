@@ -179,9 +179,9 @@ def tiny_data(n=64, steps=12, seed=0):
     return DataLoader(TensorDataset(x, y), batch_size=16, shuffle=False, collate_fn=time_major_collate)
 
 
-def tiny_model(seed=0):
+def tiny_model(seed=0, lr=0.05):
     torch.manual_seed(seed)
-    return SpikingClassifier(FeedForwardSNN(10, [16], 2, tau=4.0), lr=0.05)
+    return SpikingClassifier(FeedForwardSNN(10, [16], 2, tau=4.0), lr=lr)
 
 
 def fit(model, callbacks, epochs, root, ckpt_path=None):
