@@ -67,3 +67,58 @@ def write_dvs_gesture(root: Path, files: dict[str, list[tuple[str, int]]], n_eve
             ev = np.stack([rng.integers(0, 128, n_events), rng.integers(0, 128, n_events),
                            rng.integers(0, 2, n_events), t], axis=1).astype(np.int64)
             np.save(d / f"{label}.npy", ev)
+
+
+def _aedat4_header(description: bytes, data_table_position: int) -> bytes:
+    """IOHeader flatbuffer: {compression: NONE, dataTablePosition: int64, description: string}."""
+    import struct
+
+    vtable = struct.pack("<5H", 10, 20, 4, 8, 16)
+    head = struct.pack("<I", 24) + b"\0" * 4 + vtable + b"\0" * 6  # root → table at 24 (8-aligned)
+    table = struct.pack("<iiqI", 24 - 8, 0, data_table_position, 4)  # soffset, compression, position, → string
+    return head + table + struct.pack("<I", len(description)) + description + b"\0"
+
+
+def _aedat4_events_packet(t, x, y, p) -> bytes:
+    """Size-prefixed EventPacket flatbuffer with identifier EVTS: a vector of 16-byte Event structs."""
+    import struct
+
+    events = np.zeros(len(t), dtype=[("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("on", "u1"), ("pad", "V3")])
+    events["t"], events["x"], events["y"], events["on"] = t, x, y, p
+    body = (struct.pack("<I", 20) + b"EVTS" + b"\0" * 4 + struct.pack("<3H", 6, 8, 4) + b"\0" * 2
+            + struct.pack("<iI", 24 - 16, 8) + b"\0" * 4 + struct.pack("<I", len(t)) + events.tobytes())
+    return struct.pack("<I", len(body)) + body
+
+
+def write_aedat4(path: Path, t, x, y, p, width: int = 128, height: int = 128) -> None:
+    """A minimal uncompressed AEDAT 4.0 file with one event stream (what tonic reads for CIFAR10-DVS)."""
+    import struct
+
+    xml = (f'<dv version="2.0"><node name="outInfo" path="/mainloop/Recorder/outInfo/"><node name="0" '
+           f'path="/mainloop/Recorder/outInfo/0/"><attr key="typeIdentifier" type="string">EVTS</attr>'
+           f'<node name="info" path="/mainloop/Recorder/outInfo/0/info/"><attr key="sizeX" type="int">{width}'
+           f'</attr><attr key="sizeY" type="int">{height}</attr></node></node></node></dv>').encode()
+    packet = _aedat4_events_packet(t, x, y, p)
+    packets = struct.pack("<iI", 0, len(packet)) + packet
+    header_len = len(_aedat4_header(xml, 0))
+    end = 14 + 4 + header_len + len(packets)
+    header = _aedat4_header(xml, end)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"#!AER-DAT4.0\r\n" + struct.pack("<I", len(header)) + header + packets)
+
+
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def write_cifar10dvs(root: Path, per_class: int, n_events: int = 60, seed: int = 0) -> list[tuple[Path, int]]:
+    """``root/CIFAR10DVS/<class>/cifar10_<class>_<k>.aedat4``; returns [(path, label)]."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for label, name in enumerate(CIFAR10_CLASSES):
+        for k in range(per_class):
+            path = root / "CIFAR10DVS" / name / f"cifar10_{name}_{k}.aedat4"
+            t = np.sort(rng.integers(0, 1_000_000, n_events))
+            write_aedat4(path, t, rng.integers(0, 128, n_events), rng.integers(0, 128, n_events),
+                         rng.integers(0, 2, n_events))
+            out.append((path, label))
+    return out

@@ -6,12 +6,12 @@ import urllib.request
 import numpy as np
 import pytest
 import torch
-from data_files import write_dvs_gesture, write_nmnist
+from data_files import write_cifar10dvs, write_dvs_gesture, write_nmnist
 
 import tonic.download_utils
 from lightning_snn.cli import main
 from lightning_snn.data.download import MissingDataError
-from lightning_snn.data.event_frames import DVSGestureDataModule, NMNISTDataModule
+from lightning_snn.data.event_frames import CIFAR10DVSDataModule, DVSGestureDataModule, NMNISTDataModule
 
 
 @pytest.fixture
@@ -96,14 +96,43 @@ def test_out_of_range_label_names_the_file(tmp_path):
         DVSGestureDataModule(tmp_path).setup()
 
 
+def test_cifar10dvs_aedat4_split_labels_and_counts(tmp_path):
+    files = write_cifar10dvs(tmp_path, per_class=3)
+    dm = CIFAR10DVSDataModule(tmp_path, n_time_bins=20, spatial_factor=0.25, val_fraction=0.1, test_fraction=0.2,
+                              batch_size=5, seed=1)
+    dm.setup()
+    assert [len(dm.splits[s]) for s in ("train", "val", "test")] == [21, 3, 6]
+    every = set(dm.splits["train"].indices) | set(dm.splits["val"].indices) | set(dm.splits["test"].indices)
+    assert every == set(range(30))
+    full = dm.splits["test"].dataset
+    assert full.labels.tolist() == [label for _, label in files]  # class from the folder name
+    x, y = _all(dm.test_dataloader())
+    assert x.shape == (20, 6, 2, 32, 32) and (x.sum((0, 2, 3, 4)) == 60).all()
+    assert y.tolist() == [files[i][1] for i in dm.splits["test"].indices]
+
+
+def test_cifar10dvs_without_aedat_names_the_install_command(tmp_path, monkeypatch):
+    import importlib.util
+
+    write_cifar10dvs(tmp_path, per_class=1)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "aedat" else real(name, *a))
+    with pytest.raises(ImportError, match="pip install aedat"):
+        CIFAR10DVSDataModule(tmp_path).setup()
+
+
 @pytest.mark.parametrize("config,extra", [
     ("configs/nmnist.yaml", []),
     ("configs/dvs_gesture.yaml", ["--data.init_args.spatial_factor", "0.25",
                                   "--model.init_args.network.init_args.input_shape", "[2, 32, 32]"]),
+    ("configs/cifar10dvs.yaml", ["--data.init_args.spatial_factor", "0.25",
+                                 "--model.init_args.network.init_args.input_shape", "[2, 32, 32]"]),
 ])
 def test_config_fast_dev_run(tmp_path, config, extra):
     if "nmnist" in config:
         write_nmnist(tmp_path, {"Train": 1, "Test": 1})
+    elif "cifar" in config:
+        write_cifar10dvs(tmp_path, per_class=2)
     else:
         write_dvs_gesture(tmp_path, {"ibmGestureTrain": [(f"user0{i}_led", i) for i in range(1, 5)],
                                      "ibmGestureTest": [("user09_led", 2), ("user09_lab", 5)]})
