@@ -116,6 +116,13 @@ def test_local_archive_is_extracted_without_network(shd, no_network):
     h5.unlink()
     SHDDataModule(root).prepare_data()
     assert h5.exists()
+    SHDDataModule(root, download=True).prepare_data()  # files present: download=True fetches nothing
+
+
+def test_only_local_rank_zero_downloads(tmp_path, no_network, monkeypatch):
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    with pytest.raises(MissingDataError, match="shd_train.h5"):
+        SHDDataModule(tmp_path, download=True).prepare_data()  # rank 1 never calls the network
 
 
 def test_corrupt_hdf5_errors_name_file_and_key(tmp_path):

@@ -19,6 +19,7 @@ Batches are time-major ``(x (T, B, C), y (B,)[, lengths (B,)])``. The validation
 """
 from __future__ import annotations
 
+import multiprocessing.util
 import os
 from pathlib import Path
 
@@ -80,6 +81,8 @@ class HeidelbergFile:
         """The open file of this process (reopened after a fork)."""
         if self._h5 is None or self._pid != os.getpid():
             self._h5, self._pid = self._open(), os.getpid()
+            # closed when this process (e.g. a DataLoader worker) exits, even through os._exit
+            multiprocessing.util.Finalize(self, self._h5.close, exitpriority=10)
         return self._h5
 
     def events(self, index: int) -> tuple[np.ndarray, np.ndarray]:
