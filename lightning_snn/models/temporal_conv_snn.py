@@ -1,0 +1,98 @@
+r"""``TemporalConvSNN``: causal temporal convolutions + LIF layers with hierarchical kernels
+(Moro et al. 2024, paper A, claim 3).
+
+Hidden layer :math:`l`: :math:`I^l = \mathrm{CausalConv1d}_{k_l, \delta_l}(S^{l-1})`, optional BatchNorm
+and dropout, :math:`S^l = \mathrm{LIF}_{\tau_l}(I^l)`. Kernel size :math:`k_l` and dilation
+:math:`\delta_l` per layer come from :func:`~lightning_snn.schedules.hierarchical_kernels`: with
+``kernel_kind="linear"`` (or ``"geometric"``, ``"tanh"``) they grow from the first to the last value of
+``kernel_size`` / ``dilation`` with depth; ``"constant"`` gives every layer the mid value (the
+homogeneous baseline). The readout is a leaky-integrator membrane as in
+:class:`~lightning_snn.models.feedforward.FeedForwardSNN`.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from lightning_snn.layers.temporal_conv import CausalConv1d
+from lightning_snn.models.feedforward import TauSpec, resolve_layer_taus
+from lightning_snn.models.network import Network
+from lightning_snn.neurons.lif import LeakyReadout, LearnableLIF, check_time_major
+from lightning_snn.schedules import hierarchical_kernels
+
+
+class TemporalConvBlock(nn.Module):
+    """CausalConv1d, then optional BatchNorm over the ``T·B`` rows, then dropout."""
+
+    def __init__(self, n_in: int, n_out: int, kernel_size: int, dilation: int, batch_norm: bool, dropout: float) -> None:
+        super().__init__()
+        self.conv = CausalConv1d(n_in, n_out, kernel_size, dilation)
+        self.norm = nn.BatchNorm1d(n_out) if batch_norm else None
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        if self.norm is not None:
+            y = self.norm(y.flatten(0, 1)).view_as(y)
+        return self.dropout(y) if self.dropout is not None else y
+
+
+class TemporalConvSNN(Network):
+    """Temporal-convolution SNN with per-layer kernel size and dilation (see the module docstring)."""
+
+    def __init__(
+        self,
+        n_inputs: int,
+        hidden: Sequence[int],
+        n_outputs: int,
+        kernel_size: int | Sequence[int] = (3, 7),
+        dilation: int | Sequence[int] = (1, 4),
+        kernel_kind: str = "linear",
+        tau: TauSpec = 2.0,
+        learn_tau: bool = True,
+        per_neuron: bool = False,
+        parametrisation: str = "plif",
+        dt: float = 1.0,
+        readout_tau: float = 2.0,
+        learn_readout_tau: bool = False,
+        batch_norm: bool = False,
+        dropout: float = 0.0,
+        neuron: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        hidden = list(hidden)
+        if n_inputs < 1 or n_outputs < 1 or not hidden or min(hidden) < 1:
+            raise ValueError(
+                f"TemporalConvSNN needs n_inputs >= 1, n_outputs >= 1 and at least one hidden layer of width "
+                f">= 1; got n_inputs={n_inputs}, hidden={hidden}, n_outputs={n_outputs}."
+            )
+        if not 0 <= dropout < 1:
+            raise ValueError(f"TemporalConvSNN: dropout must be in [0, 1), got {dropout}.")
+        ends = [v if isinstance(v, int) else tuple(v) for v in (kernel_size, dilation)]
+        self.kernels = hierarchical_kernels(len(hidden), ends[0], ends[1], kernel_kind)
+        self.n_inputs, self.n_outputs = n_inputs, n_outputs
+        common = dict(learn_tau=learn_tau, per_neuron=per_neuron, parametrisation=parametrisation, dt=dt)
+        widths = [n_inputs, *hidden]
+        self.synapses = nn.ModuleList(
+            TemporalConvBlock(a, b, k, d, batch_norm, dropout)
+            for (a, b), (k, d) in zip(zip(widths[:-1], widths[1:]), self.kernels)
+        )
+        taus = resolve_layer_taus(tau, hidden)
+        self.neurons = nn.ModuleList(LearnableLIF(w, tau=t, **common, **(neuron or {})) for w, t in zip(hidden, taus))
+        self.output_synapse = nn.Linear(hidden[-1], n_outputs)
+        self.output = LeakyReadout(n_outputs, readout_tau, learn_readout_tau, parametrisation, dt)
+
+    @property
+    def receptive_field(self) -> int:
+        """Input steps seen by one output step through the convolutions alone (LIF memory adds more)."""
+        return 1 + sum(block.conv.receptive_field - 1 for block in self.synapses)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(T, B, n_inputs)`` → output membrane ``(T, B, n_outputs)``."""
+        check_time_major(x, self.n_inputs, type(self).__name__)
+        for synapse, neuron in zip(self.synapses, self.neurons):
+            x = neuron(synapse(x))
+        return self.output(self.output_synapse(x))
