@@ -298,12 +298,18 @@ def write_heidelberg_file(path: str | os.PathLike, times: list[np.ndarray], unit
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with h5py.File(path, "w") as f:
-        f.create_dataset("spikes/times", data=np.array([np.asarray(t, np.float16) for t in times] + [None], dtype=object)[:-1],
-                         dtype=h5py.vlen_dtype(np.float16))
-        f.create_dataset("spikes/units", data=np.array([np.asarray(u, np.uint16) for u in units] + [None], dtype=object)[:-1],
-                         dtype=h5py.vlen_dtype(np.uint16))
+        f.create_dataset("spikes/times", data=_ragged(times, np.float16), dtype=h5py.vlen_dtype(np.float16))
+        f.create_dataset("spikes/units", data=_ragged(units, np.uint16), dtype=h5py.vlen_dtype(np.uint16))
         f.create_dataset("labels", data=np.asarray(labels, dtype=np.uint16))
         names = keys or [f"class-{i}" for i in range(int(np.max(labels, initial=0)) + 1)]
         f.create_dataset("extra/keys", data=np.array(names, dtype=h5py.string_dtype()))
         f.create_dataset("extra/speaker", data=np.zeros(len(labels), dtype=np.uint16))
     return path
+
+
+def _ragged(arrays: list[np.ndarray], dtype) -> np.ndarray:
+    """1-d object array of 1-d arrays (kept ragged even when all lengths are equal)."""
+    out = np.empty(len(arrays), dtype=object)
+    for i, a in enumerate(arrays):
+        out[i] = np.asarray(a, dtype=dtype)
+    return out
