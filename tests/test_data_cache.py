@@ -70,3 +70,22 @@ def test_corrupt_entry_is_rebuilt_with_a_warning(tmp_path, damage):
         x, _ = ds[1]
     assert x.shape == (4, 3) and (x == 1.0).all() and src.calls == 3
     assert np.load(path).shape == (4, 3)  # repaired on disk
+
+
+def _warm(root):
+    CachedFrames(CountingSource(), list(range(40)), root, "toy", "train", {"k": 1}).warm()
+
+
+def test_concurrent_writers_leave_a_valid_cache(tmp_path):
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_warm, args=(tmp_path,)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    ds = CachedFrames(CountingSource(), list(range(40)), tmp_path, "toy", "train", {"k": 1})
+    assert all(ds[i][0][0, 0].item() == i for i in range(40)) and ds.source.calls == 0
+    assert not list(ds.directory.glob(".*.tmp"))

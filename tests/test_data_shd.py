@@ -191,3 +191,17 @@ def test_config_fast_dev_run(tmp_path, config, name, splits, classes):
     assert cli.trainer.state.finished
     assert np.isfinite(cli.trainer.callback_metrics["test_loss"].item())  # fit, then test ran
     assert list((tmp_path / "cache").glob(f"{name.upper()}-train-*/*.npy"))
+
+
+def test_reader_matches_tonic_shd_events(shd):
+    root, _ = shd
+    (root / "SHD" / "shd_test.h5.zip").write_bytes(b"")  # tonic's presence check wants the archive
+    theirs = tonic.datasets.SHD(str(root), train=False)
+    ours = HeidelbergFile(root / "SHD" / "shd_test.h5", 20)
+    for i in (0, 3, 11):
+        events, label = theirs[i]
+        times, units = ours.events(i)
+        np.testing.assert_array_equal(events["t"], (times.astype(np.float64) * 1e6).astype(int))
+        np.testing.assert_array_equal(events["x"], units)
+        assert label == ours.labels[i]
+    ours.close()
