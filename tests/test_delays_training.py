@@ -147,3 +147,32 @@ def test_crash_and_resume_with_delays_and_sigma_schedule_is_bit_exact(tmp_path):
     assert_resume_equal(result)
     layer = result.resumed.module.network.synapses[0].synapse
     assert layer.sigma.item() == pytest.approx(0.23)
+
+
+def test_delays_task_config_fast_dev_run(tmp_path, capsys):
+    from lightning_snn.cli import main
+
+    cli = main(["fit", "--config", "configs/delays_task.yaml", "--trainer.fast_dev_run", "true",
+                "--trainer.default_root_dir", str(tmp_path), "--data.init_args.n_train", "64",
+                "--data.init_args.n_val", "32", "--data.init_args.n_test", "32", "--data.init_args.batch_size", "32"])
+    assert "test accuracy:" in capsys.readouterr().out
+    groups = {g["name"]: g["lr"] for g in cli.model.parameter_groups()}
+    assert groups == {"weight": 0.01, "delay": 0.3}  # τ fixed: no τ group
+
+
+@pytest.mark.parametrize(
+    "config, widths, n_positions",
+    [("configs/shd_delays.yaml", [140, 256, 256, 20], 3), ("configs/raw_shd_delays.yaml", [40, 256, 20], 1)],
+)
+def test_shd_delay_configs_build_the_papers_networks(config, widths, n_positions):
+    from lightning_snn.cli import main
+
+    cli = main(["--config", config], run=False)
+    net = cli.model.network
+    layers = [m for m in net.modules() if isinstance(m, DelayedLinear)]
+    assert len(layers) == n_positions and all(m.max_delay == 25 for m in layers)
+    assert [net.n_inputs, *[n.n_neurons for n in net.neurons], net.n_outputs] == widths
+    assert all(n.cfg.detach_reset for n in net.neurons)
+    assert cli.datamodule.n_inputs == widths[0]
+    groups = {g["name"]: g["lr"] for g in cli.model.parameter_groups()}
+    assert groups["delay"] == pytest.approx(100 * groups["weight"])
