@@ -97,6 +97,7 @@ def test_out_of_range_label_names_the_file(tmp_path):
 
 
 def test_cifar10dvs_aedat4_split_labels_and_counts(tmp_path):
+    pytest.importorskip("aedat", reason="CIFAR10-DVS needs the 'aedat' package (pip install aedat)")
     files = write_cifar10dvs(tmp_path, per_class=3)
     dm = CIFAR10DVSDataModule(tmp_path, n_time_bins=20, spatial_factor=0.25, val_fraction=0.1, test_fraction=0.2,
                               batch_size=5, seed=1)
@@ -129,6 +130,8 @@ def test_cifar10dvs_without_aedat_names_the_install_command(tmp_path, monkeypatc
                                  "--model.init_args.network.init_args.input_shape", "[2, 32, 32]"]),
 ])
 def test_config_fast_dev_run(tmp_path, config, extra):
+    if "cifar" in config:
+        pytest.importorskip("aedat", reason="CIFAR10-DVS needs the 'aedat' package (pip install aedat)")
     if "nmnist" in config:
         write_nmnist(tmp_path, {"Train": 1, "Test": 1})
     elif "cifar" in config:
