@@ -13,7 +13,8 @@ tonic's presence check (the archive must be there and e.g. ≥ 10000 ``.bin`` fi
 ``download=True`` in ``prepare_data`` and raises :class:`~lightning_snn.data.download.MissingDataError`
 otherwise. Each recording becomes ``(T, P, H, W)`` frames through :class:`~lightning_snn.data.events.EventFrames`
 (tonic ``Downsample`` + ``ToFrame(n_time_bins=T)``; T = 10 / 20 / 20 as in PLIF, Fang et al. 2021), cached
-on disk when ``cache_dir`` is set. Batches are ``(x (T, B, P, H, W), y (B,))``.
+on disk when ``cache_dir`` is set. Batches are ``(x (T, B, P, H, W), y (B,))``. Validation is a seeded
+``val_fraction`` of train (``val_fraction=0``: the test set, as PLIF reports best test accuracy).
 """
 from __future__ import annotations
 

@@ -15,7 +15,8 @@ Each sample becomes counts ``(T, n_channels)`` (see :mod:`lightning_snn.data.eve
   zero-padded and carry ``lengths``.
 
 Batches are time-major ``(x (T, B, C), y (B,)[, lengths (B,)])``. The validation set is a seeded
-``val_fraction`` of train for SHD; SSC has its own ``ssc_valid.h5``.
+``val_fraction`` of train for SHD (``val_fraction=0`` validates on the test file, as the DCLS-delays
+code does: only for comparison with published numbers); SSC has its own ``ssc_valid.h5``.
 """
 from __future__ import annotations
 
