@@ -105,27 +105,36 @@ def zoh_discretize(
 def s4d_kernel(dt_a: torch.Tensor, c_bar: torch.Tensor, steps: int) -> torch.Tensor:
     r"""Real kernel ``(H, steps)``: :math:`K_l = 2\,\mathrm{Re}\sum_n \bar C_n e^{l\Delta A_n}`.
 
-    ``dt_a`` is :math:`\Delta A` (complex ``(H, N/2)``); powers are taken as ``exp(l·ΔA)`` (stable).
+    ``dt_a`` is :math:`\Delta A` (complex ``(H, N/2)``). Powers are exact exponentials, but only
+    :math:`O(\sqrt T)` of them: with :math:`l = qR + r`, :math:`K_{qR+r} = 2\,\mathrm{Re}\sum_n
+    (\bar C_n e^{qR\Delta A_n})\, e^{r\Delta A_n}`, one batched complex matmul ``(H, Q, N/2) @ (H, N/2, R)``
+    instead of :math:`H \cdot N/2 \cdot T` complex exponentials (a complex ``exp`` costs ~50 ns on a CPU).
     """
     if steps < 1:
         raise ValueError(f"Kernel length must be >= 1, got steps={steps}.")
-    ell = torch.arange(steps, device=dt_a.device, dtype=dt_a.real.dtype)
-    vandermonde = torch.exp(dt_a[..., None] * ell)  # (H, N/2, T)
-    return 2 * torch.einsum("hn,hnl->hl", c_bar, vandermonde).real
+    inner_len = math.isqrt(steps - 1) + 1  # R = ceil(sqrt(T))
+    outer_len = -(-steps // inner_len)  # Q = ceil(T / R)
+    real = dt_a.real.dtype
+    inner = torch.exp(dt_a[..., None] * torch.arange(inner_len, device=dt_a.device, dtype=real))  # (H, N/2, R)
+    outer_steps = torch.arange(outer_len, device=dt_a.device, dtype=real) * inner_len
+    outer = c_bar[..., None] * torch.exp(dt_a[..., None] * outer_steps)  # (H, N/2, Q)
+    kernel = torch.matmul(outer.transpose(-1, -2), inner)  # (H, Q, R)
+    return 2 * kernel.real.reshape(dt_a.shape[0], -1)[:, :steps]
 
 
 def causal_fft_conv(u: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     r""":math:`y_t = \sum_{l \le t} K_l u_{t-l}` for ``u`` ``(T, B, H)`` and ``kernel`` ``(H, T)``.
 
-    Both are zero-padded to ``2T`` so the circular FFT convolution is the causal linear one.
+    Both are zero-padded to ``2T`` so the circular FFT convolution is the causal linear one. The FFT runs
+    over the last axis of a ``(B, H, T)`` view (2-3× faster than over the strided time axis).
     """
     steps = u.shape[0]
     if kernel.shape[-1] != steps or kernel.shape[0] != u.shape[-1]:
         raise ValueError(f"kernel shape {tuple(kernel.shape)} does not match input (T, B, H) = {tuple(u.shape)}.")
     n = 2 * steps
-    u_f = torch.fft.rfft(u, n=n, dim=0)  # (n/2+1, B, H)
-    k_f = torch.fft.rfft(kernel.to(u.dtype), n=n, dim=-1).transpose(0, 1)[:, None, :]  # (n/2+1, 1, H)
-    return torch.fft.irfft(u_f * k_f, n=n, dim=0)[:steps]
+    u_f = torch.fft.rfft(u.permute(1, 2, 0), n=n, dim=-1)  # (B, H, n/2+1)
+    k_f = torch.fft.rfft(kernel.to(u.dtype), n=n, dim=-1)  # (H, n/2+1)
+    return torch.fft.irfft(u_f * k_f, n=n, dim=-1)[..., :steps].permute(2, 0, 1)
 
 
 def s4d_step(
