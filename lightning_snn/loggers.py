@@ -1,7 +1,10 @@
 """The default experiment logger: W&B offline (no account, no network), or CSV when wandb is absent.
 
-``WANDB_MODE=online`` (or ``--trainer.logger.init_args.offline=false``) switches W&B online; an offline
-run is uploaded later with ``wandb sync <save_dir>/wandb/offline-run-*``.
+- Offline is the default: runs are written to ``<save_dir>/wandb/offline-run-*`` and uploaded later
+  with ``wandb sync <save_dir>/wandb/offline-run-*`` (after ``wandb login``).
+- ``WANDB_MODE=online`` in the environment, or ``--trainer.logger.init_args.offline=false`` on the
+  command line, logs online instead.
+- Without wandb installed, a ``CSVLogger`` in ``save_dir`` is used, with a one-line warning.
 """
 from __future__ import annotations
 
@@ -10,20 +13,26 @@ import importlib.util
 import os
 import warnings
 
+CSV_FALLBACK_WARNING = "wandb is not installed; logging to CSV instead (pip install wandb for W&B)."
+
 
 def wandb_available() -> bool:
     return importlib.util.find_spec("wandb") is not None
 
 
+def wandb_offline() -> bool:
+    """Offline unless the environment says ``WANDB_MODE=online``."""
+    return os.environ.get("WANDB_MODE", "offline").strip().lower() != "online"
+
+
 def default_logger_config(save_dir: str = "logs", project: str = "lightning-snn") -> dict:
     """A LightningCLI ``trainer.logger`` value (class_path + init_args)."""
     if not wandb_available():
-        warnings.warn("wandb is not installed; logging to CSV instead (pip install wandb for W&B).", stacklevel=2)
+        warnings.warn(CSV_FALLBACK_WARNING, stacklevel=2)
         return {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": save_dir}}
-    offline = os.environ.get("WANDB_MODE", "offline") != "online"
     return {
         "class_path": "lightning.pytorch.loggers.WandbLogger",
-        "init_args": {"save_dir": save_dir, "project": project, "offline": offline},
+        "init_args": {"save_dir": save_dir, "project": project, "offline": wandb_offline()},
     }
 
 
