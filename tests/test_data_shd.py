@@ -205,3 +205,16 @@ def test_reader_matches_tonic_shd_events(shd):
         np.testing.assert_array_equal(events["x"], units)
         assert label == ours.labels[i]
     ours.close()
+
+
+def test_unreadable_chunk_names_file_key_and_index(shd, monkeypatch):
+    root, _ = shd
+    reader = HeidelbergFile(root / "SHD" / "shd_test.h5", 20)
+
+    def damaged(self, index):
+        raise OSError("Can't read data (inflate() failed)")  # what h5py raises for a damaged chunk
+
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", damaged)
+    with pytest.raises(ValueError, match=r"shd_test.h5: cannot read key 'spikes/times' at index 4 .*inflate"):
+        reader.events(4)
+    reader.close()
