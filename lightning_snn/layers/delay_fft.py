@@ -94,14 +94,48 @@ def causal_fft_conv(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     return causal_fft_conv_spectrum(x, kernel_spectrum(kernel.permute(2, 1, 0), n), n)
 
 
+class GaussianDelayTaps(torch.autograd.Function):
+    r"""``weight * taps`` laid out ``(D, I, O)``, from ``weight``, ``delay`` ``(I, O)`` and a fixed width.
+
+    The same values as ``weight * _gaussian_taps(delay, σ, D)`` with a hand-written backward
+    (about 3x faster than autograd's many element-wise passes). With :math:`\hat g_j = g_j / Z`,
+    :math:`u_j = (j - d) / s` and :math:`\bar u = \sum_j \hat g_j u_j`:
+    :math:`\partial k_j / \partial w = \hat g_j` and
+    :math:`\partial k_j / \partial d = (w / s)\, \hat g_j (u_j - \bar u)`.
+    """
+
+    @staticmethod
+    def forward(ctx, weight: torch.Tensor, delay: torch.Tensor, width: float, taps: int) -> torch.Tensor:
+        j = torch.arange(taps, device=delay.device, dtype=delay.dtype)[:, None, None]
+        z = ((j - delay) / width).square_().mul_(-0.5)
+        g = torch.where(z > -60.0, z.exp_(), 0.0)  # no float32 denormals (see _gaussian_taps)
+        g = g.div_(g.sum(0, keepdim=True).add_(1e-7))
+        ctx.save_for_backward(weight, delay, g)
+        ctx.width = width
+        return g * weight
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        weight, delay, g = ctx.saved_tensors
+        j = torch.arange(g.shape[0], device=delay.device, dtype=delay.dtype)[:, None, None]
+        u = (j - delay) / ctx.width
+        grad_g = grad * g
+        grad_weight = grad_g.sum(0)
+        u_bar = (g * u).sum(0)
+        grad_delay = (weight / ctx.width) * ((grad_g * u).sum(0) - u_bar * grad_weight)
+        return grad_weight, grad_delay, None, None
+
+
 def gaussian_delay_fft(
     x: torch.Tensor, weight: torch.Tensor, delay: torch.Tensor, sigma: torch.Tensor | float, max_delay: int
 ) -> torch.Tensor:
     """The training path of :class:`~lightning_snn.layers.delayed_linear.DelayedLinear`: Gaussian
-    kernel built directly in the ``(D, I, O)`` layout, then :func:`causal_fft_conv_spectrum`."""
+    kernel built directly in the ``(D, I, O)`` layout (:class:`GaussianDelayTaps`), then
+    :func:`causal_fft_conv_spectrum`. ``weight``/``delay`` are ``(O, I)``; σ is not differentiated."""
     n = fft_size(x.shape[0] + max_delay - 1)
-    taps = _gaussian_taps(delay.t(), sigma, max_delay)  # (D, I, O)
-    return causal_fft_conv_spectrum(x, kernel_spectrum(weight.t() * taps, n), n)
+    width = abs(float(sigma)) + DCLS_SIGMA_FLOOR
+    kernel = GaussianDelayTaps.apply(weight.t(), delay.t(), width, max_delay)  # (D, I, O)
+    return causal_fft_conv_spectrum(x, kernel_spectrum(kernel, n), n)
 
 
 def causal_direct_conv(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
