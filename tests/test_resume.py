@@ -68,3 +68,30 @@ def test_resume_without_rng_checkpoint_would_differ(tmp_path, monkeypatch):
                             crash_after_epoch=0)
     with pytest.raises(AssertionError):
         assert_resume_equal(result)
+
+
+@pytest.mark.slow
+def test_cli_resume_from_last_checkpoint_is_bitwise_equal(tmp_path):
+    """The user's path: ``python -m lightning_snn fit --config configs/mtsxor.yaml --ckpt_path
+    .../last.ckpt`` after a crash ends where the uninterrupted CLI run ends (the CLI adds
+    RNGStateCheckpoint; the config's ModelCheckpoint writes last.ckpt)."""
+    from lightning_snn.cli import main
+
+    def cli(root, *extra):
+        return main(["fit", "--config", "configs/mtsxor.yaml", "--trainer.max_epochs", "3",
+                     "--trainer.logger", "false", "--trainer.enable_progress_bar", "false",
+                     "--trainer.deterministic", "true", "--trainer.default_root_dir", str(root),
+                     "--test_after_fit", "false", "--data.init_args.n_train", "48", "--data.init_args.n_val", "16",
+                     "--data.init_args.n_test", "16", "--data.init_args.batch_size", "16",
+                     "--model.init_args.network.init_args.hidden", "[12, 12]", *extra])
+
+    full = cli(tmp_path / "full")
+    with pytest.raises(RuntimeError, match="CRASH"):
+        cli(tmp_path / "crash", "--trainer.callbacks+=resume_utils.CrashAfterEpoch",
+            "--trainer.callbacks.crash_after_epoch=0")
+    last = tmp_path / "crash" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=False)["epoch"] == 0
+    resumed = cli(tmp_path / "crash", "--ckpt_path", str(last))
+    for name, value in full.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[name]), name
+    assert full.trainer.callback_metrics["val_acc"] == resumed.trainer.callback_metrics["val_acc"]
