@@ -78,6 +78,10 @@ class SpikeSampler(nn.Module):
             if kind in self._pending:
                 gen.set_state(self._pending.pop(kind))
             self._generators[kind] = gen
+        elif self._generators[kind].device != torch.device(device):  # e.g. moved from cuda:0 to cuda:1
+            moved = torch.Generator(device=device)
+            moved.set_state(self._generators[kind].get_state())
+            self._generators[kind] = moved
         return self._generators[kind]
 
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
