@@ -171,6 +171,58 @@ def test_static_mask_never_changes():
     assert torch.all(module.fc.weight.detach()[~masks[0]] == 0)
 
 
+def test_every_n_steps_rewires_only_on_those_steps():
+    torch.manual_seed(0)
+    module = TwoLayers()
+    callback = Rewiring(sparsity=0.75, sign="fixed", regrow="random", every_n_steps=5, layers=["fc"])
+    optimizer = torch.optim.SGD(module.parameters(), lr=0.1)
+    history = []
+
+    def check():
+        layer = callback._layers["fc"]
+        history.append((callback.steps, layer.mask.clone(), layer.rewired_total))
+        assert int(layer.mask.sum()) == 27 and torch.all(layer.param.detach() * layer.sign >= 0)
+
+    drive(callback, module, optimizer, 40, check)
+    changed_at = [s for (s, m, _), (_, prev, _) in zip(history[1:], history[:-1]) if not torch.equal(m, prev)]
+    assert changed_at and all(s % 5 == 0 for s in changed_at)
+    assert history[-1][2] > 0
+
+
+def test_deep_r_noise_and_l1_keep_invariants_and_are_seeded():
+    def run():
+        torch.manual_seed(0)
+        module = TwoLayers()
+        callback = Rewiring(sparsity=0.5, sign="fixed", regrow="rigl", layers=["fc"], l1=0.5, temperature=1e-3, seed=2)
+        drive(callback, module, torch.optim.SGD(module.parameters(), lr=0.05), 20)
+        return callback, module.fc.weight.detach().clone()
+
+    (cb_a, w_a), (cb_b, w_b) = run(), run()
+    assert torch.equal(w_a, w_b) and torch.equal(cb_a.masks["fc"], cb_b.masks["fc"])
+    layer = cb_a._layers["fc"]
+    assert int(layer.mask.sum()) == 54 and torch.all(w_a * layer.sign >= 0) and torch.all(w_a[~layer.mask] == 0)
+    assert layer.rewired_total > 0
+
+
+def test_delayed_linear_is_rewired_through_its_dcls_weight():
+    delayed_linear = pytest.importorskip("lightning_snn.layers.delayed_linear")
+    torch.manual_seed(0)
+    holder = nn.Module()
+    holder.delay = delayed_linear.DelayedLinear(6, 4, max_delay=5)
+    assert default_layers(holder) == ["delay"]
+    callback = Rewiring(sparsity=0.5, sign="dale", regrow="rigl", seed=1)
+    weight = holder.delay.dcls.weight
+
+    def check():
+        mask, sign = callback.masks["delay"], callback.signs["delay"]
+        assert mask.shape == (4, 6, 1) and int(mask.sum()) == 12
+        assert torch.all(sign == sign[:1]) and torch.all(weight.detach() * sign >= 0)
+        assert torch.all(weight.detach()[~mask] == 0)
+
+    drive(callback, holder, torch.optim.SGD(holder.parameters(), lr=0.1), 30, check)
+    assert callback._layers["delay"].rewired_total > 0
+
+
 # ---- with a Trainer: logging, clean state_dict, resume ------------------------------------------
 def tiny_data(n=64, steps=12, seed=0):
     gen = torch.Generator().manual_seed(seed)
