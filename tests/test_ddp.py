@@ -9,14 +9,21 @@
   sample (counted twice: ``n_val + 1``); ``UnrepeatedDistributedSampler`` on the evaluation loaders
   counts every sample once, and the torchmetrics accuracy then equals the single-process one
   exactly (the sums of true positives are integers).
+- Safety: a NaN loss on rank 1 only stops the DDP run with NonFiniteError and its message, with no
+  hang (the guard reduces its decision over ranks, so every rank raises at the same step;
+  ``test_safety.py`` checks that the guard obeys the reduced decision).
 """
 from __future__ import annotations
+
+import math
+from datetime import timedelta
 
 import lightning as L
 import pytest
 import torch
 import torch.distributed as dist
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from lightning.pytorch.strategies import DDPStrategy
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 from torchmetrics import SumMetric
@@ -110,3 +117,24 @@ def test_ddp_equals_single_process(tmp_path):
     assert ddp_metrics["samples/dataloader_idx_0"] == N_VAL
     assert ddp_metrics["samples/dataloader_idx_1"] == N_VAL + 1  # DistributedSampler repeated one sample
     assert ddp_metrics["acc/dataloader_idx_0"] == single_metrics["acc/dataloader_idx_0"]
+
+
+class NaNOnRank1(CountingClassifier):
+    def training_step(self, batch, batch_idx):
+        loss = super().training_step(batch, batch_idx)
+        return loss * math.nan if (self.global_rank == 1 and self.global_step == 1) else loss
+
+
+@pytest.mark.slow
+@pytest.mark.ddp
+def test_non_finite_loss_on_one_rank_stops_every_rank(tmp_path):
+    # A 60 s collective timeout turns a would-be deadlock into a failure instead of a hung CI job.
+    strategy = DDPStrategy(start_method="spawn", timeout=timedelta(seconds=60))
+    trainer = L.Trainer(
+        accelerator="cpu", devices=2, strategy=strategy, max_epochs=1, logger=False,
+        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+        num_sanity_val_steps=0, default_root_dir=str(tmp_path), callbacks=[NonFiniteGuard()],
+    )
+    with pytest.raises(Exception, match="NonFiniteError: NonFiniteGuard: .* at epoch 0, global step 1") as err:
+        trainer.fit(NaNOnRank1(), datamodule=Data(PER_RANK_BATCH, reference=False))
+    assert "Timeout" not in str(err.value) and "timed out" not in str(err.value)

@@ -99,6 +99,22 @@ def test_check_every_n_steps_checks_only_due_steps(tmp_path):
         fit(make_module(NaNLossAt, nan_at_step=1), tmp_path, guard=NonFiniteGuard(check_every_n_steps=2))
 
 
+def test_guard_obeys_the_decision_reduced_over_ranks(tmp_path, monkeypatch):
+    """Under DDP a rank with finite values must still stop when another rank failed (any-rank)."""
+    from lightning.pytorch.strategies import SingleDeviceStrategy
+
+    calls = []
+
+    def another_rank_failed(self, decision, all=True):
+        calls.append((bool(decision), all))
+        return True
+
+    monkeypatch.setattr(SingleDeviceStrategy, "reduce_boolean_decision", another_rank_failed)
+    with pytest.raises(NonFiniteError, match="another rank found a non-finite value at epoch 0, global step 0"):
+        fit(make_module(), tmp_path)
+    assert calls == [(False, False)]  # local decision "fine", reduced with any-rank semantics
+
+
 def test_finite_run_is_untouched(tmp_path):
     trainer = fit(make_module(), tmp_path, max_epochs=1)
     assert trainer.global_step == 2 and not trainer.interrupted
