@@ -44,11 +44,17 @@ def describe(name: str) -> str:
 
 
 def first_non_finite(named: Iterable[tuple[str, torch.Tensor | None]]) -> tuple[str, torch.Tensor] | None:
-    """The first ``(name, tensor)`` holding a NaN or ±inf (``None`` tensors are skipped)."""
-    for name, tensor in named:
-        if tensor is not None and not torch.isfinite(tensor).all():
-            return name, tensor
-    return None
+    """The first ``(name, tensor)`` holding a NaN or ±inf (``None`` tensors are skipped).
+
+    One device→host synchronisation for all tensors on the common (all finite) path."""
+    named = [(n, t.detach()) for n, t in named if t is not None]
+    if not named:
+        return None
+    device = named[0][1].device
+    finite = torch.stack([torch.isfinite(t).all().to(device) for _, t in named])
+    if bool(finite.all()):
+        return None
+    return named[int((~finite).nonzero()[0])]
 
 
 def count_bad(tensor: torch.Tensor) -> str:
