@@ -218,3 +218,29 @@ def test_unreadable_chunk_names_file_key_and_index(shd, monkeypatch):
     with pytest.raises(ValueError, match=r"shd_test.h5: cannot read key 'spikes/times' at index 4 .*inflate"):
         reader.events(4)
     reader.close()
+
+
+@pytest.mark.slow
+@pytest.mark.ddp
+def test_two_ddp_processes_share_one_cache(tmp_path):
+    """prepare_data (local rank 0) fills the cache; both spawned ranks then read it."""
+    import lightning as L
+
+    from lightning_snn.lit.classifier import SpikingClassifier
+    from lightning_snn.models.feedforward import FeedForwardSNN
+
+    write_heidelberg(tmp_path, "shd", {"train": 16, "test": 8}, num_classes=20)
+    dm = SHDDataModule(tmp_path, n_steps=10, batch_size=4, val_fraction=0.25, cache_dir=tmp_path / "cache")
+    model = SpikingClassifier(FeedForwardSNN(140, [8], 20))
+    trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp_spawn", max_epochs=1, logger=False,
+                        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+                        default_root_dir=str(tmp_path))
+    trainer.fit(model, datamodule=dm)
+    entries = sorted((tmp_path / "cache").glob("SHD-*/*.npy"))
+    assert len(entries) == 24 and not list((tmp_path / "cache").glob("SHD-*/.*.tmp"))
+    plain = SHDDataModule(tmp_path, n_steps=10, val_fraction=0.0)
+    plain.setup()
+    cached = SHDDataModule(tmp_path, n_steps=10, val_fraction=0.0, cache_dir=tmp_path / "cache")
+    cached.setup()
+    for i in range(8):
+        assert torch.equal(plain.splits["test"][i][0], cached.splits["test"][i][0])
