@@ -9,7 +9,9 @@ an exponential decay from :math:`\sigma_0` (default ``max_delay / 2`` of each la
 over the epochs; Mészáros et al. 2024 over the first quarter), then constant. σ is set on every
 :class:`~lightning_snn.layers.delayed_linear.DelayedLinear` of the model before each training batch
 (``interval="step"``) or epoch (``interval="epoch"``); it is a buffer of the layer, so it is also in
-the model checkpoint, and the schedule's own position is in ``state_dict``.
+the model checkpoint, and the schedule's own position is in ``state_dict``. Each layer reports its σ in
+``temporal_statistics()``, so :class:`~lightning_snn.callbacks.temporal_stats.TemporalStatsLogger` logs it
+as ``delay_sigma/<layer>``.
 """
 from __future__ import annotations
 
@@ -96,8 +98,6 @@ class DelaySigmaSchedule(Callback):
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
         if self.interval == "step":
             self.apply(pl_module, self._progress(trainer))
-        if batch_idx == 0 and self.sigmas:
-            pl_module.log_dict({f"delay_sigma/{k}": v for k, v in self.sigmas.items()}, on_step=True, on_epoch=False)
 
     @override
     def state_dict(self) -> dict[str, Any]:
