@@ -81,6 +81,10 @@ def test_event_frames_bad_input():
     assert single.sum() == 1 and single[0].sum() == 1
     empty = tf(ev[:0])
     assert empty.shape == (5, 2, 34, 34) and empty.sum() == 0
+    wide = ev.copy()
+    wide["x"][3] = 34
+    with pytest.raises(ValueError, match=r"rec.bin: event x must be in \[0, 34\)"):
+        tf(wide, where="rec.bin")
     neg = ev.copy()
     neg["t"][0] = -5
     with pytest.raises(ValueError, match="rec.bin: timestamps must be finite and >= 0"):

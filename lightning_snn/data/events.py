@@ -19,8 +19,8 @@ drops (see :func:`accumulate_frames`).
 
 **Bad input, the choices made.** Negative timestamps raise ``ValueError``. Unsorted timestamps are
 accepted: binning does not depend on event order, so an unsorted recording gives exactly the frames of
-its sorted copy (no sort is needed, and none is done). An empty
-recording gives all-zero frames (``T`` steps; one step in ``dt`` mode).
+its sorted copy (no sort is needed, and none is done). Coordinates outside the sensor raise
+``ValueError``. An empty recording gives all-zero frames (``T`` steps; one step in ``dt`` mode).
 """
 from __future__ import annotations
 
@@ -149,13 +149,20 @@ class EventFrames:
         if len(events) == 0:
             return np.zeros(self.output_shape(), dtype=np.float32)
         check_timestamps(events["t"].astype(np.float64), where)
+        w, h, p = self.sensor_size
+        for key, size in (("x", w), ("y", h), ("p", p)):
+            if events[key].min() < 0 or events[key].max() >= max(size, 2 if key == "p" else size):
+                raise ValueError(
+                    f"{where}: event {key} must be in [0, {size}) for sensor size {self.sensor_size}, found range "
+                    f"[{events[key].min()}, {events[key].max()}]. Is this a recording of this dataset?"
+                )
         if self.spatial_factor != 1:
             events = Downsample(spatial_factor=self.spatial_factor)(events)
         return accumulate_frames(events, self.frame_size, self.n_time_bins)
 
 
 def accumulate_frames(events: np.ndarray, frame_size: tuple[int, int, int], n_time_bins: int) -> np.ndarray:
-    """``(T, P, H, W)`` event counts, ``T`` equal bins from the first to the last event (included).
+    r"""``(T, P, H, W)`` event counts, ``T`` equal bins from the first to the last event (included).
 
     Bin :math:`k = \min(\lfloor (t - t_0) T / (t_{last} - t_0) \rfloor, T - 1)`. tonic's
     ``ToFrame(n_time_bins)`` floors the bin width to whole time units and so drops the last event (and
