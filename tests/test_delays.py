@@ -12,6 +12,7 @@ from lightning_snn.layers.delay_fft import (
     fft_size,
     gaussian_delay_fft,
     gaussian_delay_kernel,
+    one_hot_delay_kernel,
 )
 from lightning_snn.layers.delayed_linear import DelayedLinear
 from lightning_snn.layers.integer_delay import IntegerDelayLinear, integer_delay_linear
@@ -142,6 +143,13 @@ def test_integer_export_equals_layer_in_eval_and_dcls_at_minimum_sigma():
     bound = 2 * q * (x.abs().sum(0).max() * weight.abs().max())
     assert (dcls - exported).abs().max() <= bound
     assert (dcls - exported).abs().max() > 0  # the floor is real: DCLS alone is not exact
+
+
+def test_one_hot_kernel_is_the_integer_delay_layer():
+    torch.manual_seed(9)
+    w, d = torch.randn(4, 6), torch.randint(0, 7, (4, 6))
+    x = torch.randn(20, 3, 6)
+    torch.testing.assert_close(causal_direct_conv(x, one_hot_delay_kernel(w, d, 7)), integer_delay_linear(x, w, d))
 
 
 def test_positions_init_uniform_and_clamped_by_parametrisation_only():

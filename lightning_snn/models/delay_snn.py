@@ -60,7 +60,6 @@ class DelaySNN(Network):
         batch_norm: bool = False,
         dropout: float = 0.0,
         delay_backend: str = "fft",
-        input_scale: float = 1.0,
         neuron: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -72,7 +71,7 @@ class DelaySNN(Network):
             )
         if not 0 <= dropout < 1:
             raise ValueError(f"DelaySNN: dropout must be in [0, 1), got {dropout}.")
-        self.n_inputs, self.n_outputs, self.input_scale = n_inputs, n_outputs, float(input_scale)
+        self.n_inputs, self.n_outputs = n_inputs, n_outputs
         neuron = {"detach_reset": True, **(neuron or {})}
         common = dict(learn_tau=learn_tau, per_neuron=per_neuron, parametrisation=parametrisation, dt=dt)
         widths = [n_inputs, *hidden]
@@ -90,7 +89,6 @@ class DelaySNN(Network):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(T, B, n_inputs)`` → output membrane ``(T, B, n_outputs)``."""
         check_time_major(x, self.n_inputs, type(self).__name__)
-        x = x * self.input_scale if self.input_scale != 1.0 else x
         for synapse, neuron in zip(self.synapses, self.neurons):
             x = neuron(synapse(x))
         return self.output(self.output_synapse(x))
