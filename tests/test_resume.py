@@ -4,6 +4,7 @@ Adam moments, cosine schedule, per-epoch metrics). Shuffled training data and dr
 global RNG matter, so this also proves :class:`RNGStateCheckpoint` restores it."""
 from __future__ import annotations
 
+import lightning as L
 import pytest
 import torch
 from resume_utils import assert_resume_equal, run_and_resume
@@ -57,6 +58,45 @@ def test_tau_resume_is_bitwise_equal(tmp_path):
     start = make_module()  # τ must have moved, else equality proves nothing
     assert any(not torch.equal(p, dict(start.named_parameters())[n]) for n, p in taus.items())
     assert result.full.metrics[2]["val_acc"] == result.resumed.metrics[2]["val_acc"]
+
+
+class EpochHookCounter(L.Callback):
+    """Stateful like a σ schedule or a rewiring callback: counts its epoch hooks."""
+
+    def __init__(self) -> None:
+        self.starts, self.ends = 0, 0
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.starts += 1
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.ends += 1
+
+    def state_dict(self) -> dict:
+        return {"starts": self.starts, "ends": self.ends}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.starts, self.ends = state["starts"], state["ends"]
+
+
+class TrainOnlyMTSXOR(MTSXORDataModule):
+    """No validation loop: the checkpoint is then written at train-epoch end instead of validation end."""
+
+    val_dataloader = L.LightningDataModule.val_dataloader
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("with_validation", [True, False])
+def test_epoch_hooks_run_once_per_epoch_across_a_resume(tmp_path, with_validation):
+    """Stateful callbacks that act at epoch boundaries (σ schedules, rewiring) see every epoch hook
+    exactly once across crash + resume, whichever hook wrote the checkpoint."""
+    data = make_datamodule if with_validation else (
+        lambda: TrainOnlyMTSXOR(n_train=48, n_val=16, n_test=16, batch_size=16, seed=1))
+    result = run_and_resume(make_module, data, lambda: [EpochHookCounter()], tmp_path, max_epochs=3,
+                            crash_after_epoch=0)
+    assert_resume_equal(result)
+    assert result.resumed.callback_states == [{"starts": 3, "ends": 3}]
+    assert ("val_acc" in result.full.metrics[2]) is with_validation
 
 
 @pytest.mark.slow
