@@ -141,6 +141,14 @@ def test_cli_passes_clipping_and_anomaly_flags_and_adds_safety_callbacks():
     assert isinstance(cli.trainer.callbacks[-1], ModelCheckpoint)  # Lightning keeps checkpointing last
 
 
+def test_config_clipping_and_checkpointing_reach_the_trainer():
+    cli = main(["--config", "configs/mtsxor.yaml"], run=False)
+    assert cli.trainer.gradient_clip_val == 1.0  # trainer.gradient_clip_val in the YAML
+    assert cli.trainer._detect_anomaly is False  # off unless asked for
+    ckpt = cli.trainer.checkpoint_callback
+    assert isinstance(ckpt, ModelCheckpoint) and ckpt.save_last and ckpt.monitor == "val_acc"
+
+
 def test_cli_guard_can_be_configured_or_disabled():
     cli = main(["--config", "configs/mtsxor.yaml", "--non_finite_guard", "false"], run=False)
     assert NonFiniteGuard not in {type(cb) for cb in cli.trainer.callbacks}
