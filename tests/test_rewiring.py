@@ -324,3 +324,13 @@ def test_sparsity_that_leaves_no_synapse_is_refused():
 
 def test_default_layers_are_linear_layers():
     assert default_layers(TwoLayers()) == ["fc"]
+
+
+def test_pickled_callback_keeps_its_generator_state():
+    import pickle
+
+    callback = Rewiring(seed=5)
+    torch.rand(3, generator=callback.generator)
+    clone = pickle.loads(pickle.dumps(callback))  # what ddp_spawn does to callbacks
+    assert torch.equal(clone.generator.get_state(), callback.generator.get_state())
+    assert torch.equal(torch.rand(4, generator=clone.generator), torch.rand(4, generator=callback.generator))

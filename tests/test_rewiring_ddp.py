@@ -33,6 +33,13 @@ class SaveRewiringState(Callback):
         torch.save(state, f"{self.directory}/rank{trainer.global_rank}.pt")
 
 
+class TinyData(L.LightningDataModule):
+    """The data are built in each process (a DataLoader of tensors would be pickled to the ranks)."""
+
+    def train_dataloader(self):
+        return tiny_data(n=128)
+
+
 @pytest.mark.slow
 @pytest.mark.ddp
 def test_two_ranks_take_identical_rewiring_decisions(tmp_path):
@@ -43,12 +50,7 @@ def test_two_ranks_take_identical_rewiring_decisions(tmp_path):
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
         callbacks=[rigl, random, SaveRewiringState(str(tmp_path), [rigl, random])],
     )
-    sharing = torch.multiprocessing.get_sharing_strategy()
-    torch.multiprocessing.set_sharing_strategy("file_system")  # "file_descriptor" fails: bad fds_to_keep
-    try:
-        trainer.fit(tiny_model(lr=0.3), tiny_data(n=128))
-    finally:
-        torch.multiprocessing.set_sharing_strategy(sharing)
+    trainer.fit(tiny_model(lr=0.3), TinyData())
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
     assert r0["steps"] == r1["steps"] == [12, 12]  # 128 samples / (16 per rank × 2 ranks) × 3 epochs
     assert r0["rewired"] == r1["rewired"]

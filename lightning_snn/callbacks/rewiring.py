@@ -145,6 +145,18 @@ class Rewiring(Callback):
         return self._generate_state_key(sparsity=self.sparsity, sign=self.sign, regrow=self.regrow,
                                         layers=self.layer_names, seed=self.seed)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # ddp_spawn pickles callbacks; a torch.Generator's state would travel as a shared-memory tensor,
+        # which fails to rebuild in the child, so it travels as plain bytes.
+        state = self.__dict__.copy()
+        state["generator"] = bytes(self.generator.get_state().numpy())
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        generator = torch.Generator()
+        generator.set_state(torch.frombuffer(bytearray(state.pop("generator")), dtype=torch.uint8))
+        self.__dict__.update(state, generator=generator)
+
     @property
     def masks(self) -> dict[str, torch.Tensor]:
         """Current boolean mask of every rewired layer, by qualified name."""
