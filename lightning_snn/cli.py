@@ -78,7 +78,8 @@ class LightningSNNCLI(LightningCLI):
         if self.trainer.fast_dev_run:
             metrics = self.trainer.test(self.model, datamodule=self.datamodule, verbose=False)
         else:
-            ckpt = "best" if self.trainer.checkpoint_callback and self.trainer.checkpoint_callback.best_model_path else None
+            callback = self.trainer.checkpoint_callback
+            ckpt = "best" if callback and callback.best_model_path else None
             metrics = self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt, verbose=False)
         if self.trainer.is_global_zero:
             print_summary(self.model, metrics[0] if metrics else {})

@@ -90,7 +90,8 @@ class NonFiniteGuard(Callback):
     def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor) -> None:
         if not self._due(trainer):
             return
-        bad = None if torch.isfinite(loss.detach()).all() else f"the training loss is {loss.detach().flatten()[0].item()}"
+        value = loss.detach()
+        bad = None if torch.isfinite(value).all() else f"the training loss is {value.flatten()[0].item()}"
         self._fail(trainer, bad)
 
     @override

@@ -6,8 +6,10 @@ after a resume: the shuffling order of a ``DataLoader(shuffle=True)`` (its ``Ran
 a seed from :func:`torch.get_rng_state` each epoch), dropout masks, Poisson encoders. With this
 callback the state :math:`s_k` captured when the checkpoint of epoch :math:`k` is written is
 restored when a resumed ``fit`` loads the checkpoint, before the training data iterator of the
-resumed epoch is created (the sanity check runs under Lightning's ``isolate_rng``), so a resumed run continues the same random stream as an
-uninterrupted one: crash-and-resume equality is then bit for bit on CPU with ``deterministic=True``.
+resumed epoch is created (the sanity check runs under Lightning's ``isolate_rng``). A resumed run
+then continues the random stream of the uninterrupted one: crash-and-resume equality is bit for
+bit on CPU with ``deterministic=True``. (Restoring later, e.g. at ``on_train_start``, is wrong:
+Lightning creates the first epoch's data iterator, which draws a seed, before that hook.)
 
 Under DDP every rank restores rank zero's state (only rank zero writes checkpoints); shuffling is
 then done by ``DistributedSampler`` (seed + epoch), which needs no global state.
