@@ -122,19 +122,24 @@ def s4d_kernel(dt_a: torch.Tensor, c_bar: torch.Tensor, steps: int) -> torch.Ten
     return 2 * kernel.real.reshape(dt_a.shape[0], -1)[:, :steps]
 
 
-def causal_fft_conv(u: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+def causal_fft_conv(u: torch.Tensor, kernel: torch.Tensor, chunk_elements: int = 2**19) -> torch.Tensor:
     r""":math:`y_t = \sum_{l \le t} K_l u_{t-l}` for ``u`` ``(T, B, H)`` and ``kernel`` ``(H, T)``.
 
     Both are zero-padded to ``2T`` so the circular FFT convolution is the causal linear one. The FFT runs
-    over the last axis of a ``(B, H, T)`` view (2-3× faster than over the strided time axis).
+    over the last axis of a ``(B, H, T)`` view, a few samples at a time (about ``chunk_elements`` values
+    per chunk, so a chunk's spectra stay in cache: ~4× faster than one big transform on a CPU).
     """
-    steps = u.shape[0]
-    if kernel.shape[-1] != steps or kernel.shape[0] != u.shape[-1]:
+    steps, batch, channels = u.shape
+    if kernel.shape != (channels, steps):
         raise ValueError(f"kernel shape {tuple(kernel.shape)} does not match input (T, B, H) = {tuple(u.shape)}.")
     n = 2 * steps
-    u_f = torch.fft.rfft(u.permute(1, 2, 0), n=n, dim=-1)  # (B, H, n/2+1)
     k_f = torch.fft.rfft(kernel.to(u.dtype), n=n, dim=-1)  # (H, n/2+1)
-    return torch.fft.irfft(u_f * k_f, n=n, dim=-1)[..., :steps].permute(2, 0, 1)
+    per_chunk = max(1, chunk_elements // (channels * n))
+    chunks = [
+        torch.fft.irfft(torch.fft.rfft(u[:, i : i + per_chunk].permute(1, 2, 0), n=n, dim=-1) * k_f, n=n, dim=-1)
+        for i in range(0, batch, per_chunk)
+    ]
+    return torch.cat(chunks, 0)[..., :steps].permute(2, 0, 1)  # (T, B, H)
 
 
 def s4d_step(

@@ -105,14 +105,14 @@ class S4DLayer(nn.Module):
         """``(T, B, H)`` → ``(T, B, H)``; ``mode`` overrides the layer's default path."""
         check_time_major(u, self.d_model, type(self).__name__)
         mode = mode or self.mode
-        if mode == "fft":
-            y = causal_fft_conv(u, self.kernel(u.shape[0]))
-        elif mode == "recurrence":
+        if mode == "fft":  # the skip term D·u is folded into the kernel at lag 0: K_0 + D
+            kernel = self.kernel(u.shape[0])
+            return causal_fft_conv(u, torch.cat([kernel[:, :1] + self.D[:, None], kernel[:, 1:]], dim=1))
+        if mode == "recurrence":
             _, a_bar, c_bar = self.discretize()
             y, _ = s4d_recurrence(u, a_bar, c_bar)
-        else:
-            raise ValueError(f"S4DLayer: unknown mode {mode!r}; expected one of {MODES}.")
-        return y + self.D * u
+            return y + self.D * u
+        raise ValueError(f"S4DLayer: unknown mode {mode!r}; expected one of {MODES}.")
 
     def initial_state(self, batch: int) -> torch.Tensor:
         """Zero streaming state, complex ``(B, H, d_state/2)``."""
