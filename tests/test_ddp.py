@@ -21,8 +21,6 @@ from datetime import timedelta
 import lightning as L
 import pytest
 import torch
-import torch.distributed as dist
-from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from lightning.pytorch.strategies import DDPStrategy
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
@@ -31,17 +29,12 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from lightning_snn.callbacks.non_finite_guard import NonFiniteGuard
 from lightning_snn.data.collate import time_major_collate
+from lightning_snn.data.loaders import eval_dataloader
 from lightning_snn.data.mtsxor import MTSXORDataModule
 from lightning_snn.lit.classifier import IGNORE_INDEX, SpikingClassifier, readout_logits
 from lightning_snn.models.feedforward import FeedForwardSNN
 
 PER_RANK_BATCH, N_TRAIN, N_VAL, EPOCHS, SEED = 16, 64, 37, 2, 0
-
-
-def eval_loader(dataset, batch_size: int) -> DataLoader:
-    """An evaluation loader that, under DDP, gives each sample to exactly one rank (no padding)."""
-    sampler = UnrepeatedDistributedSampler(dataset, shuffle=False) if dist.is_initialized() else None
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=time_major_collate)
 
 
 class Data(MTSXORDataModule):
@@ -62,7 +55,7 @@ class Data(MTSXORDataModule):
 
     def val_dataloader(self) -> list[DataLoader]:
         plain = DataLoader(self.splits["val"], batch_size=8, collate_fn=time_major_collate)
-        return [eval_loader(self.splits["val"], 8), plain]
+        return [eval_dataloader(self.splits["val"], 8), plain]
 
 
 class CountingClassifier(SpikingClassifier):

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_snn.data.collate import IGNORE_INDEX, time_major_collate
+from lightning_snn.data.loaders import eval_dataloader
 
 
 def generate_mtsxor(
@@ -87,20 +88,12 @@ class MTSXORDataModule(L.LightningDataModule):
             x, y, _, _ = generate_mtsxor(n, hp.seed * 3 + offset, hp.channels_per_group, noise=hp.noise)
             self.splits[split] = TensorDataset(x, y)
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            self.splits[split],
-            batch_size=self.hparams.batch_size,
-            shuffle=shuffle,
-            collate_fn=time_major_collate,
-            num_workers=self.hparams.num_workers,
-        )
-
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        return DataLoader(self.splits["train"], batch_size=self.hparams.batch_size, shuffle=True,
+                          collate_fn=time_major_collate, num_workers=self.hparams.num_workers)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
+        return eval_dataloader(self.splits["val"], self.hparams.batch_size, num_workers=self.hparams.num_workers)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return eval_dataloader(self.splits["test"], self.hparams.batch_size, num_workers=self.hparams.num_workers)

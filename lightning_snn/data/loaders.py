@@ -1,0 +1,29 @@
+"""Evaluation loaders that count every sample exactly once under DDP.
+
+Lightning's default ``DistributedSampler`` pads validation and test sets whose size does not divide by
+the world size, so a few samples are counted twice and the global accuracy is biased. Under an
+initialised process group, ``eval_dataloader`` uses Lightning's ``UnrepeatedDistributedSampler``
+instead (Lightning keeps a loader's own distributed sampler); in one process it is a plain loader.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch.distributed as dist
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from torch.utils.data import DataLoader, Dataset
+
+from lightning_snn.data.collate import time_major_collate
+
+
+def eval_dataloader(
+    dataset: Dataset,
+    batch_size: int,
+    collate_fn: Callable = time_major_collate,
+    num_workers: int = 0,
+    **kwargs,
+) -> DataLoader:
+    """An unshuffled loader that gives each sample to exactly one rank (no padding) under DDP."""
+    sampler = UnrepeatedDistributedSampler(dataset, shuffle=False) if dist.is_available() and dist.is_initialized() else None
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn,
+                      num_workers=num_workers, **kwargs)
