@@ -24,7 +24,7 @@ from lightning_snn.lit.classifier import SpikingClassifier
 from lightning_snn.models.delay_snn import DelaySNN
 from lightning_snn.models.feedforward import FeedForwardSNN
 
-TASK = dict(n_channels=6, n_classes=5, gap=2, onset_range=30, tail=10, n_train=2048, batch_size=128)
+TASK = dict(n_channels=6, n_classes=5, onset_range=30, tail=10, n_train=2048, batch_size=128)
 COMMON = dict(n_inputs=6, n_outputs=5, tau=2.0, readout_tau=5.0)
 #: name -> (uses delays, learn τ). The first two differ only in the synapses; the third lets the
 #: delay-free network learn slow membranes instead.
@@ -48,7 +48,7 @@ def run(variant: str, seed: int, args) -> tuple[float, int, float]:
     L.seed_everything(seed, workers=True)
     net, callbacks = build(variant, args)
     model = SpikingClassifier(net, readout="mean", lr=args.lr, delay_lr=args.delay_lr)
-    data = DelayTaskDataModule(seed=seed, **TASK)
+    data = DelayTaskDataModule(seed=seed, gap=args.gap, **TASK)
     trainer = L.Trainer(max_epochs=args.epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks,
                         deterministic=True)
@@ -65,13 +65,16 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--hidden-delay", type=int, default=32)
     parser.add_argument("--hidden-plain", type=int, default=64)
-    parser.add_argument("--max-delay", type=int, default=11)
+    parser.add_argument("--gap", type=int, default=4, help="steps between the channels' offsets")
+    parser.add_argument("--max-delay", type=int, default=None, help="default: the pattern length + 1")
     parser.add_argument("--lr", type=float, default=1e-2)
-    parser.add_argument("--delay-lr", type=float, default=0.3)
+    parser.add_argument("--delay-lr", type=float, default=1.0)
     parser.add_argument("--sigma-fraction", type=float, default=0.5)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.max_delay is None:
+        args.max_delay = (TASK["n_channels"] - 1) * args.gap + 1
     results = {}
     for kind in args.variants:
         runs = [run(kind, s, args) for s in args.seeds]

@@ -157,7 +157,7 @@ def test_delays_task_config_fast_dev_run(tmp_path, capsys):
                 "--data.init_args.n_val", "32", "--data.init_args.n_test", "32", "--data.init_args.batch_size", "32"])
     assert "test accuracy:" in capsys.readouterr().out
     groups = {g["name"]: g["lr"] for g in cli.model.parameter_groups()}
-    assert groups == {"weight": 0.01, "delay": 0.3}  # τ fixed: no τ group
+    assert groups == {"weight": 0.01, "delay": 1.0}  # τ fixed: no τ group
 
 
 @pytest.mark.parametrize(

@@ -74,9 +74,9 @@ class DelayTaskDataModule(L.LightningDataModule):
 
     def __init__(
         self,
-        n_channels: int = 10,
+        n_channels: int = 6,
         n_classes: int = 5,
-        gap: int = 3,
+        gap: int = 4,
         onset_range: int = 30,
         tail: int = 10,
         jitter: int = 0,
