@@ -84,8 +84,12 @@ def kernel_spectrum(kernel_dio: torch.Tensor, n: int) -> torch.Tensor:
 
 def causal_fft_conv_spectrum(x: torch.Tensor, spectrum: torch.Tensor, n: int) -> torch.Tensor:
     """Apply a kernel given by its spectrum ``(F, I, O)`` (from :func:`kernel_spectrum`) to ``x`` ``(T, B, I)``."""
+    dtype = x.dtype
+    if dtype in (torch.float16, torch.bfloat16):  # FFTs of half tensors are not supported on every device
+        x = x.float()
     xf = torch.fft.rfft(x, n=n, dim=0)  # (F, B, I)
-    return torch.fft.irfft(torch.bmm(xf, spectrum), n=n, dim=0)[: x.shape[0]]
+    y = torch.fft.irfft(torch.bmm(xf, spectrum.to(xf.dtype)), n=n, dim=0)[: x.shape[0]]
+    return y.to(dtype)
 
 
 def causal_fft_conv(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
