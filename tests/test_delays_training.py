@@ -176,3 +176,14 @@ def test_shd_delay_configs_build_the_papers_networks(config, widths, n_positions
     assert cli.datamodule.n_inputs == widths[0]
     groups = {g["name"]: g["lr"] for g in cli.model.parameter_groups()}
     assert groups["delay"] == pytest.approx(100 * groups["weight"])
+
+
+def test_epoch_interval_uses_the_epoch_fraction():
+    from types import SimpleNamespace
+
+    module = SpikingClassifier(DelaySNN(3, [4], 2, max_delay=9))
+    schedule = DelaySigmaSchedule(start=8.0, end=0.5, fraction=0.5, interval="epoch")
+    schedule.on_train_epoch_start(SimpleNamespace(current_epoch=5, max_epochs=20), module)
+    assert module.network.synapses[0].synapse.sigma.item() == pytest.approx(8.0 * (0.5 / 8.0) ** 0.5)
+    schedule.on_train_batch_start(SimpleNamespace(global_step=0, estimated_stepping_batches=10), module, None, 0)
+    assert schedule.progress == 0.25  # the step hook leaves an epoch schedule alone
