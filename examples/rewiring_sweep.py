@@ -62,7 +62,7 @@ def run_seed(args, seed: int) -> tuple[dict, dict]:
         model.load_state_dict(dense_state)
         pruning = Rewiring(s, sign="free", regrow="none", layers=[LAYER], init_mask="magnitude", seed=seed)
         acc["static", s] = train(model, data, args.epochs - half, [pruning])
-    dense_full = train(make_model(args, seed), data, args.epochs)
+    dense_full = train(make_model(args, seed), data, args.epochs) if 0 in args.sparsities else None
     for method in ("rigl", "random"):
         for s in args.sparsities:
             if s == 0:
@@ -82,6 +82,7 @@ def summary(values: list[float]) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--sparsities", type=float, nargs="+", default=[0.0, 0.5, 0.75, 0.9, 0.95])
     p.add_argument("--hidden", type=int, default=64)
@@ -95,7 +96,7 @@ def main() -> None:
     churn: dict[tuple[str, float], list[int]] = {}
     results = {(m, s): [] for m in METHODS for s in args.sparsities}
     start = time.time()
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         acc, rewired = run_seed(args, seed)
         for key, value in acc.items():
             results[key].append(value)
