@@ -53,22 +53,23 @@ def run_seed(args, seed: int) -> tuple[dict, dict]:
     """Test accuracy and the number of synapses rewired, per (method, sparsity)."""
     data = MTSXORDataModule(n_train=args.n_train, n_val=64, n_test=args.n_test, batch_size=128, seed=seed)
     half = args.epochs // 2
-    dense = make_model(args, seed)
-    train(dense, data, half)
-    dense_state = dense.state_dict()
     acc, rewired = {}, {}
-    for s in args.sparsities:
+    if "static" in args.methods:
+        dense = make_model(args, seed)
+        train(dense, data, half)
+        dense_state = dense.state_dict()
+    for s in args.sparsities if "static" in args.methods else []:
         model = make_model(args, seed)
         model.load_state_dict(dense_state)
         pruning = Rewiring(s, sign="free", regrow="none", layers=[LAYER], init_mask="magnitude", seed=seed)
         acc["static", s] = train(model, data, args.epochs - half, [pruning])
     dense_full = train(make_model(args, seed), data, args.epochs) if 0 in args.sparsities else None
-    for method in ("rigl", "random"):
+    for method in [m for m in ("rigl", "random") if m in args.methods]:
         for s in args.sparsities:
             if s == 0:
                 acc[method, s] = dense_full
                 continue
-            rewiring = Rewiring(s, sign="fixed", regrow=method, layers=[LAYER], seed=seed)
+            rewiring = Rewiring(s, sign="fixed", regrow=method, layers=[LAYER], seed=seed, rigl_score=args.rigl_score)
             acc[method, s] = train(make_model(args, seed), data, args.epochs, [rewiring])
             rewired[method, s] = rewiring.state_dict()["layers"][LAYER]["rewired_total"]
     return acc, rewired
@@ -90,11 +91,13 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=0.02)
     p.add_argument("--n-train", type=int, default=1024)
     p.add_argument("--n-test", type=int, default=512)
+    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    p.add_argument("--rigl-score", choices=("magnitude", "aligned"), default="magnitude")
     args = p.parse_args()
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     churn: dict[tuple[str, float], list[int]] = {}
-    results = {(m, s): [] for m in METHODS for s in args.sparsities}
+    results = {(m, s): [] for m in args.methods for s in args.sparsities}
     start = time.time()
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         acc, rewired = run_seed(args, seed)
@@ -103,13 +106,14 @@ def main() -> None:
         for key, value in rewired.items():
             churn.setdefault(key, []).append(value)
         print(f"seed {seed} ({time.time() - start:.0f} s): "
-              + "  ".join(f"{m}@{s}={acc[m, s]:.3f}" for s in args.sparsities for m in METHODS), flush=True)
+              + "  ".join(f"{m}@{s}={acc[m, s]:.3f}" for s in args.sparsities for m in args.methods), flush=True)
     print(f"\n{args.seeds} seeds, {args.epochs} epochs, 40 → {args.hidden} LIF → 2, {time.time() - start:.0f} s\n")
-    print("| sparsity | active synapses | dense → static mask | DEEP R + RigL | DEEP R + random |")
-    print("|---|---|---|---|---|")
+    names = {"static": "dense → static mask", "rigl": f"DEEP R + RigL ({args.rigl_score})", "random": "DEEP R + random"}
+    print("| sparsity | active synapses | " + " | ".join(names[m] for m in args.methods) + " |")
+    print("|---|---|" + "---|" * len(args.methods))
     for s in args.sparsities:
         active = round((1 - s) * 40 * args.hidden)
-        print(f"| {s} | {active} | " + " | ".join(summary(results[m, s]) for m in METHODS) + " |")
+        print(f"| {s} | {active} | " + " | ".join(summary(results[m, s]) for m in args.methods) + " |")
     print("\nsynapses rewired per run (mean over seeds): "
           + ", ".join(f"{m}@{s}: {statistics.mean(v):.0f}" for (m, s), v in churn.items() if v))
 

@@ -160,6 +160,27 @@ def test_free_sign_regrows_in_the_descent_direction():
     assert layer.weight[0, 1].item() == pytest.approx(-1e-4)  # sign of −grad
 
 
+def test_aligned_rigl_regrows_only_where_the_gradient_grows_the_fixed_sign():
+    layer = nn.Linear(4, 1, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[1.0, 0.01, -0.01, 0.02]]))  # signs + + − +; magnitude keeps [0,0], [0,3]
+    holder = nn.Module()
+    holder.fc = layer
+    optimizer = torch.optim.SGD(layer.parameters(), lr=1.0)
+    trainer = types.SimpleNamespace(optimizers=[optimizer])
+    callback = Rewiring(sparsity=0.5, sign="fixed", regrow="rigl", init_mask="magnitude", rigl_score="aligned")
+    callback.setup(trainer, holder, "fit")
+    callback.on_fit_start(trainer, holder)
+    # [0,3] crosses zero. Inactive: [0,1] (+) has grad +9 (|grad| is largest, but descent makes it negative);
+    # [0,2] (−) has grad +2: descent makes it more negative, i.e. grows its magnitude.
+    layer.weight.grad = torch.tensor([[0.0, 9.0, 2.0, 1.0]])
+    callback.on_before_optimizer_step(trainer, holder, optimizer)
+    optimizer.step()
+    callback.on_train_batch_end(trainer, holder, None, None, 0)
+    assert callback.masks["fc"].tolist() == [[True, False, True, False]]
+    assert F.aligned_rigl_scores(torch.tensor([9.0, 2.0, -3.0]), torch.tensor([1.0, -1.0, 1.0])).tolist() == [0, 2, 3]
+
+
 def test_static_mask_never_changes():
     torch.manual_seed(0)
     module = TwoLayers()
@@ -294,7 +315,7 @@ def test_sparsity_outside_unit_interval_is_refused(sparsity):
 
 @pytest.mark.parametrize("kwargs,match", [
     ({"sign": "positive"}, "unknown sign"), ({"regrow": "set"}, "unknown regrow"),
-    ({"every_n_steps": 0}, "every_n_steps"), ({"layers": "fc"}, "layers must be None or a list"),
+    ({"every_n_steps": 0}, "every_n_steps"), ({"rigl_score": "abs"}, "unknown rigl_score"), ({"layers": "fc"}, "layers must be None or a list"),
 ])
 def test_bad_options_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):

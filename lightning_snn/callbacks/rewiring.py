@@ -40,6 +40,7 @@ from lightning_snn.functional import rewiring as F
 
 SIGNS = ("fixed", "dale", "free")
 REGROWTHS = ("rigl", "random", "none")
+RIGL_SCORES = ("magnitude", "aligned")
 INIT_MASKS = ("random", "magnitude")
 
 
@@ -102,6 +103,8 @@ class Rewiring(Callback):
         layers: qualified module names (relative to the LightningModule), or ``None`` for every
             ``nn.Linear`` and ``DelayedLinear``.
         init_mask: ``"random"`` (uniform, seeded) or ``"magnitude"`` (keep the largest initial ``|W|``).
+        rigl_score: ``"magnitude"`` (``|∂L/∂W|``, Evci et al.) or ``"aligned"`` (``max(0, -s·∂L/∂W)``: only
+            positions whose gradient would grow the synapse with its fixed sign; same as magnitude for "free").
         regrow_magnitude: the magnitude a regrown synapse starts from.
         l1, temperature: DEEP R's L1 shrinkage α and noise temperature T (0 disables them).
         excitatory_fraction: fraction of excitatory presynaptic neurons with ``sign="dale"``.
@@ -117,6 +120,7 @@ class Rewiring(Callback):
         every_n_steps: int = 1,
         layers: list[str] | None = None,
         init_mask: str = "random",
+        rigl_score: str = "magnitude",
         regrow_magnitude: float = 1e-4,
         l1: float = 0.0,
         temperature: float = 0.0,
@@ -125,11 +129,11 @@ class Rewiring(Callback):
         plot: bool = False,
     ) -> None:
         super().__init__()
-        _validate(sparsity, sign, regrow, every_n_steps, layers, init_mask, regrow_magnitude, l1,
+        _validate(sparsity, sign, regrow, every_n_steps, layers, init_mask, rigl_score, regrow_magnitude, l1,
                   temperature, excitatory_fraction)
         self.sparsity, self.sign, self.regrow = float(sparsity), sign, regrow
         self.every_n_steps, self.layer_names = int(every_n_steps), None if layers is None else list(layers)
-        self.init_mask, self.regrow_magnitude = init_mask, float(regrow_magnitude)
+        self.init_mask, self.rigl_score, self.regrow_magnitude = init_mask, rigl_score, float(regrow_magnitude)
         self.l1, self.temperature, self.excitatory_fraction = float(l1), float(temperature), float(excitatory_fraction)
         self.seed, self.plot = int(seed), plot
         self.generator = torch.Generator().manual_seed(self.seed)
@@ -290,7 +294,8 @@ class Rewiring(Callback):
         n = int(removed.sum())
         if self.regrow == "rigl":
             grad = layer.dense_grad if layer.dense_grad is not None else torch.zeros_like(weight)
-            scores = F.rigl_scores(grad)
+            aligned = self.rigl_score == "aligned" and self.sign != "free"
+            scores = F.aligned_rigl_scores(grad, layer.sign) if aligned else F.rigl_scores(grad)
         else:
             scores = F.random_scores(weight.shape, self.generator)
         grown = F.regrow_positions(scores.cpu(), kept.cpu(), n, removed.cpu()).to(weight.device)
@@ -385,12 +390,13 @@ def _reset_optimizer_state(optimizers: list, param: nn.Parameter, positions: tor
                 value[positions] = 0
 
 
-def _validate(sparsity, sign, regrow, every_n_steps, layers, init_mask, regrow_magnitude, l1, temperature,
-              excitatory_fraction) -> None:
+def _validate(sparsity, sign, regrow, every_n_steps, layers, init_mask, rigl_score, regrow_magnitude, l1,
+              temperature, excitatory_fraction) -> None:
     if not isinstance(sparsity, (int, float)) or not 0.0 <= sparsity < 1.0:
         raise ValueError(f"Rewiring: sparsity must be a number in [0, 1), got {sparsity!r}; "
                          "e.g. sparsity=0.9 keeps 10 % of the synapses.")
-    for arg, value, allowed in (("sign", sign, SIGNS), ("regrow", regrow, REGROWTHS), ("init_mask", init_mask, INIT_MASKS)):
+    for arg, value, allowed in (("sign", sign, SIGNS), ("regrow", regrow, REGROWTHS), ("init_mask", init_mask, INIT_MASKS),
+                               ("rigl_score", rigl_score, RIGL_SCORES)):
         if value not in allowed:
             raise ValueError(f"Rewiring: unknown {arg}={value!r}; expected one of {allowed}.")
     if not isinstance(every_n_steps, int) or every_n_steps < 1:

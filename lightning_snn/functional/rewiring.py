@@ -93,6 +93,12 @@ def rigl_scores(dense_grad: torch.Tensor) -> torch.Tensor:
     return dense_grad.detach().abs()
 
 
+def aligned_rigl_scores(dense_grad: torch.Tensor, sign: torch.Tensor) -> torch.Tensor:
+    r"""Sign-aware growth score :math:`\max(0, -s\,\partial L/\partial W)`: how fast gradient descent would
+    grow the magnitude of a synapse that must keep sign :math:`s` (0 where it would push it below 0)."""
+    return (-sign * dense_grad.detach()).clamp_min(0.0)
+
+
 def random_scores(shape: torch.Size, generator: torch.Generator) -> torch.Tensor:
     """Uniform ``[0, 1)`` scores from ``generator`` (CPU), for random regrowth."""
     return torch.rand(shape, generator=generator)
