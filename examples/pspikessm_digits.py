@@ -83,8 +83,8 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=["sdigits", "psdigits"], choices=["sdigits", "psdigits"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--d-model", type=int, default=64)
-    parser.add_argument("--d-state", type=int, default=32)
+    parser.add_argument("--d-model", type=int, default=128)
+    parser.add_argument("--d-state", type=int, default=64)
     parser.add_argument("--layers", type=int, default=2)
     args = parser.parse_args()
     results = [run(task, seed, args) for task in args.tasks for seed in args.seeds]
