@@ -25,7 +25,7 @@ from lightning_snn.models.delay_snn import DelaySNN
 from lightning_snn.models.feedforward import FeedForwardSNN
 
 TASK = dict(n_channels=6, n_classes=5, onset_range=30, tail=10, n_train=2048, batch_size=128)
-COMMON = dict(n_inputs=6, n_outputs=5, tau=2.0, readout_tau=5.0)
+COMMON = dict(n_inputs=6, n_outputs=5, tau=2.0, readout_tau=5.0, neuron={"decay_input": False})
 #: name -> (uses delays, learn τ). The first two differ only in the synapses; the third lets the
 #: delay-free network learn slow membranes instead.
 VARIANTS = {
