@@ -34,6 +34,8 @@ def box_derivative(u: torch.Tensor, alpha: float) -> torch.Tensor:
     return (u.abs() < alpha / 2).to(u.dtype) / alpha
 
 
+_ONE = torch.ones(())
+
 DERIVATIVES = {"atan": atan_derivative, "fast_sigmoid": fast_sigmoid_derivative, "box": box_derivative}
 
 
@@ -75,5 +77,20 @@ class Surrogate:
     def __call__(self, u: torch.Tensor) -> torch.Tensor:
         return _SurrogateSpike.apply(u, self.name, float(self.alpha))
 
+    def spike(self, u: torch.Tensor) -> torch.Tensor:
+        """The forward spike function without autograd (for fused kernels)."""
+        return heaviside(u)
+
     def derivative(self, u: torch.Tensor) -> torch.Tensor:
         return DERIVATIVES[self.name](u, float(self.alpha))
+
+    def backward_add(self, base: torch.Tensor, u: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        """``base + grad * g(u)`` in as few kernels as possible (fused backward passes)."""
+        alpha = float(self.alpha)
+        if self.name == "atan":  # (alpha/2) / (1 + (pi/2 alpha u)^2)
+            den = torch.addcmul(_ONE.to(u), u, u, value=(math.pi / 2 * alpha) ** 2)
+            return torch.addcdiv(base, grad, den, value=alpha / 2)
+        if self.name == "fast_sigmoid":  # 1 / (alpha |u| + 1)^2
+            den = torch.abs(u).mul_(alpha).add_(1.0).square_()
+            return torch.addcdiv(base, grad, den)
+        return torch.addcmul(base, grad, self.derivative(u))

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import torch
 
-from lightning_snn.functional.lif import LIFConfig, lif_reference
+from lightning_snn.functional.lif import LIFConfig
+from lightning_snn.functional.lif_scan import lif_fused
 
 
 def native_lif(x: torch.Tensor, decay: torch.Tensor, threshold: torch.Tensor, cfg: LIFConfig) -> torch.Tensor:
-    """The package's own LIF loop (plain autograd reference)."""
-    return lif_reference(x, decay, threshold, cfg)
+    """The package's own fused LIF (one autograd node, hand-written BPTT; equal to ``lif_reference``)."""
+    return lif_fused(x, decay, threshold, cfg)
 
 
 def check_snntorch_support(cfg: LIFConfig, learn_threshold: bool) -> None:

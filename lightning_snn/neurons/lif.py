@@ -17,7 +17,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lightning_snn.functional.lif import RESETS, LIFConfig, leaky_integrate
+from lightning_snn.functional.lif import RESETS, LIFConfig
+from lightning_snn.functional.lif_scan import leaky_integrate_fused
 from lightning_snn.functional.surrogates import Surrogate
 from lightning_snn.neurons.backends import BACKENDS, check_snntorch_support
 from lightning_snn.neurons.time_constant import TauInit, TimeConstant
@@ -30,7 +31,8 @@ def check_time_major(x: torch.Tensor, n_features: int, where: str) -> None:
             f"{where} expects time-major input (T, B, {n_features}); got shape {tuple(x.shape)}. "
             "Batches are (T, B, C): transpose batch-major data with x.transpose(0, 1)."
         )
-    if torch.isnan(x).any():
+    # One read-only reduction: NaN propagates through the sum; only then look for it element-wise.
+    if torch.isnan(x.sum()) and torch.isnan(x).any():
         raise ValueError(f"{where} received NaN in its input of shape {tuple(x.shape)}.")
 
 
@@ -123,7 +125,7 @@ class LeakyReadout(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_time_major(x, self.n_neurons, type(self).__name__)
-        return leaky_integrate(x, self.tau.decay(), self.decay_input)
+        return leaky_integrate_fused(x, self.tau.decay(), self.decay_input)
 
     def temporal_statistics(self) -> dict[str, torch.Tensor]:
         return {"tau": self.tau.value.flatten()}
