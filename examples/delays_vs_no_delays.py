@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--hidden-delay", type=int, default=32)
     parser.add_argument("--hidden-plain", type=int, default=64)
-    parser.add_argument("--gap", type=int, default=4, help="steps between the channels' offsets")
+    parser.add_argument("--gap", type=int, default=6, help="steps between the channels' offsets")
     parser.add_argument("--max-delay", type=int, default=None, help="default: the pattern length + 1")
     parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--delay-lr", type=float, default=1.0)

@@ -76,7 +76,7 @@ class DelayTaskDataModule(L.LightningDataModule):
         self,
         n_channels: int = 6,
         n_classes: int = 5,
-        gap: int = 4,
+        gap: int = 6,
         onset_range: int = 30,
         tail: int = 10,
         jitter: int = 0,
