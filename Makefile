@@ -29,6 +29,9 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/lif_speed.py
+	$(BIN)/python benchmarks/delay_speed.py
+	$(BIN)/python benchmarks/ssm_speed.py
+	$(BIN)/python benchmarks/data_speed.py
 
 clean:
 	rm -rf $(VENV) logs lightning_logs wandb
