@@ -166,11 +166,24 @@ def test_positions_init_uniform_and_clamped_by_parametrisation_only():
     assert torch.equal(layer.delay_position.detach(), raw)  # forward never edits the parameter
     d = layer.delay()
     assert d.min() == 0 and d.max() == 24
-    assert torch.all(layer.delay_position.grad[0, :10] == 0)  # a clamped position gets no gradient
+    grad = layer.delay_position.grad
+    below, above = grad[0, :10], grad[1, :5]
+    # Out of range, only the gradient that moves a position back inside survives (descent: p -= lr·g).
+    assert torch.all(below <= 0) and torch.all(above >= 0)
     stats = layer.temporal_statistics()
     assert stats["delay_at_bounds"].dim() == 0 and stats["delay_at_bounds"].item() == pytest.approx(15 / 5000)
     assert stats["delay"].shape == (5000,) and stats["delay"].max() == 24
     assert stats["delay_sigma"].item() == 12.5  # max_delay / 2 by default
+
+
+def test_inward_clamp_gradient():
+    p = torch.tensor([-2.0, -2.0, 1.0, 1.0, 5.0, 5.0], requires_grad=True)
+    from lightning_snn.layers.delayed_linear import InwardClamp
+
+    out = InwardClamp.apply(p, 0.0, 3.0)
+    assert out.tolist() == [0.0, 0.0, 1.0, 1.0, 3.0, 3.0]
+    out.backward(torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0, -1.0]))
+    assert p.grad.tolist() == [0.0, -1.0, 1.0, -1.0, 1.0, 0.0]
 
 
 def test_eval_switches_to_integer_delays_and_train_does_not():

@@ -1,8 +1,8 @@
 r"""``DelayedLinear``: dense synapses with one learnable delay each (DCLS, Hammouamri et al. ICLR 2024).
 
 For time-major input :math:`x` ``(T, B, I)``, weight :math:`w_{oi}` and delay position
-:math:`d_{oi} = \mathrm{clamp}(p_{oi}, 0, D-1)` (the clamp is the parametrisation: the raw parameter
-``delay_position`` is never edited in place),
+:math:`d_{oi} = \mathrm{clamp}(p_{oi}, 0, D-1)` (the clamp is the parametrisation, with an inward-only gradient
+outside the range, :class:`InwardClamp`; the raw parameter ``delay_position`` is never edited in place),
 
 .. math::
     y_o[t] = \sum_i \sum_{j=0}^{D-1} w_{oi}\,\frac{g_{oi}[j]}{\sum_{j'} g_{oi}[j']}\, x_i[t-j], \qquad
@@ -40,6 +40,28 @@ def _dcls1d(in_features: int, out_features: int, max_delay: int) -> nn.Module:
     except ImportError as err:  # pragma: no cover - dcls is a runtime dependency
         raise ImportError("DelayedLinear needs the DCLS package: pip install dcls") from err
     return Dcls1d(in_features, out_features, kernel_count=1, dilated_kernel_size=max_delay, version="gauss", bias=False)
+
+
+class InwardClamp(torch.autograd.Function):
+    """``clamp(p, lo, hi)`` whose backward keeps the gradient of an out-of-range ``p`` when a descent
+    step would move it back inside (and drops it when it would push further out).
+
+    A plain clamp gives an out-of-range position no gradient at all, so a position that the optimiser
+    pushes past a bound stays there for good. Upstream (``Thvnvtos/SNN-delays``) avoids this by clamping
+    the parameter in place after every step; this keeps the parametrisation pure and has the same effect.
+    """
+
+    @staticmethod
+    def forward(ctx, p: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+        ctx.save_for_backward(p)
+        ctx.lo, ctx.hi = lo, hi
+        return p.clamp(lo, hi)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (p,) = ctx.saved_tensors
+        keep = ((p >= ctx.lo) & (p <= ctx.hi)) | ((p < ctx.lo) & (grad < 0)) | ((p > ctx.hi) & (grad > 0))
+        return torch.where(keep, grad, torch.zeros_like(grad)), None, None
 
 
 class DelayedLinear(nn.Module):
@@ -82,8 +104,8 @@ class DelayedLinear(nn.Module):
         return self.dcls.weight[..., 0]
 
     def delay(self) -> torch.Tensor:
-        """Constrained delay positions ``(out, in)`` in ``[0, max_delay - 1]`` (differentiable)."""
-        return self.delay_position.clamp(0.0, self.max_delay - 1.0)
+        """Constrained delay positions ``(out, in)`` in ``[0, max_delay - 1]`` (see :class:`InwardClamp`)."""
+        return InwardClamp.apply(self.delay_position, 0.0, self.max_delay - 1.0)
 
     def set_sigma(self, value: float) -> None:
         if value < 0:
