@@ -355,3 +355,16 @@ def test_pickled_callback_keeps_its_generator_state():
     clone = pickle.loads(pickle.dumps(callback))  # what ddp_spawn does to callbacks
     assert torch.equal(clone.generator.get_state(), callback.generator.get_state())
     assert torch.equal(torch.rand(4, generator=clone.generator), torch.rand(4, generator=callback.generator))
+
+
+def test_rewiring_config_trains_a_sparse_input_layer(tmp_path):
+    from lightning_snn.cli import main
+
+    cli = main(["fit", "--config", "configs/mtsxor_rewiring.yaml", "--trainer.fast_dev_run", "2",
+                "--trainer.default_root_dir", str(tmp_path), "--data.init_args.n_train", "64",
+                "--data.init_args.n_val", "32", "--data.init_args.n_test", "32", "--data.init_args.batch_size", "32"])
+    rewiring = next(cb for cb in cli.trainer.callbacks if isinstance(cb, Rewiring))
+    assert rewiring.steps == 2 and list(rewiring.masks) == ["network.synapses.0.linear"]
+    w = cli.model.network.synapses[0].linear.weight.detach()
+    assert int(rewiring.masks["network.synapses.0.linear"].sum()) == 256  # round(0.1 · 40 · 64)
+    assert torch.all(w[~rewiring.masks["network.synapses.0.linear"]] == 0)
