@@ -127,7 +127,7 @@ def causal_fft_conv(u: torch.Tensor, kernel: torch.Tensor, chunk_elements: int =
 
     Both are zero-padded to ``2T`` so the circular FFT convolution is the causal linear one. The FFT runs
     over the last axis of a ``(B, H, T)`` view, a few samples at a time (about ``chunk_elements`` values
-    per chunk, so a chunk's spectra stay in cache: ~4× faster than one big transform on a CPU).
+    per chunk, so a chunk's spectra stay in cache: 3–4× faster than one big transform on a CPU).
     """
     steps, batch, channels = u.shape
     if kernel.shape != (channels, steps):
