@@ -1,20 +1,62 @@
 """lightning-snn: Lightning plugin for spiking networks with learned temporal parameters."""
-from lightning_snn.callbacks import TemporalStatsLogger
-from lightning_snn.data import MTSXORDataModule
+from lightning_snn.callbacks import (
+    DelaySigmaSchedule,
+    NonFiniteError,
+    NonFiniteGuard,
+    Rewiring,
+    RNGStateCheckpoint,
+    TemporalStatsLogger,
+)
+from lightning_snn.data import (
+    CIFAR10DVSDataModule,
+    DelayTaskDataModule,
+    DVSGestureDataModule,
+    MTSXORDataModule,
+    NMNISTDataModule,
+    SequentialDigitsDataModule,
+    SequentialMNISTDataModule,
+    SHDDataModule,
+    SSCDataModule,
+)
+from lightning_snn.layers import ClampFuse, DelayedLinear, IntegerDelayLinear, S4DLayer, SpikeMixer
 from lightning_snn.lit import SpikingClassifier
-from lightning_snn.models import FeedForwardSNN
-from lightning_snn.neurons import LeakyReadout, LearnableLIF, TimeConstant
+from lightning_snn.models import ConvSNN, DelaySNN, FeedForwardSNN, PSpikeSSM, PSpikeSSMBlock, TemporalConvSNN
+from lightning_snn.neurons import LeakyReadout, LearnableLIF, SpikeSampler, TimeConstant
 from lightning_snn.schedules import TauSchedule, hierarchical_kernels, hierarchical_tau
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CIFAR10DVSDataModule",
+    "ClampFuse",
+    "ConvSNN",
+    "DVSGestureDataModule",
+    "DelaySNN",
+    "DelaySigmaSchedule",
+    "DelayTaskDataModule",
+    "DelayedLinear",
     "FeedForwardSNN",
+    "IntegerDelayLinear",
     "LeakyReadout",
     "LearnableLIF",
     "MTSXORDataModule",
+    "NMNISTDataModule",
+    "NonFiniteError",
+    "NonFiniteGuard",
+    "PSpikeSSM",
+    "PSpikeSSMBlock",
+    "RNGStateCheckpoint",
+    "Rewiring",
+    "S4DLayer",
+    "SHDDataModule",
+    "SSCDataModule",
+    "SequentialDigitsDataModule",
+    "SequentialMNISTDataModule",
+    "SpikeMixer",
+    "SpikeSampler",
     "SpikingClassifier",
     "TauSchedule",
+    "TemporalConvSNN",
     "TemporalStatsLogger",
     "TimeConstant",
     "hierarchical_kernels",
