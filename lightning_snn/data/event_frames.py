@@ -29,10 +29,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from lightning_snn.data.cache import CachedFrames, UncachedFrames
-from lightning_snn.data.collate import time_major_collate
+from lightning_snn.data.loaders import time_major_loader
 from lightning_snn.data.download import MissingDataError, is_local_rank_zero, missing_message
 from lightning_snn.data.events import EventFrames
-
 
 class LocalFiles:
     """Mixin for a tonic dataset: present = extracted folder with >= 1 recording; download only if allowed."""
@@ -56,18 +55,14 @@ class LocalFiles:
         except Exception as err:
             raise self._missing(repr(err)) from err
 
-
 class NMNIST(LocalFiles, tonic.datasets.NMNIST):
     recording_suffix = ".bin"
-
 
 class DVSGesture(LocalFiles, tonic.datasets.DVSGesture):
     recording_suffix = ".npy"
 
-
 class CIFAR10DVS(LocalFiles, tonic.datasets.CIFAR10DVS):
     recording_suffix = ".aedat4"
-
 
 class FramesSource:
     """``index → (T, P, H, W)`` frames of a tonic dataset (picklable, for DataLoader workers)."""
@@ -78,7 +73,6 @@ class FramesSource:
     def __call__(self, index: int) -> np.ndarray:
         events, _ = self.dataset[index]
         return self.transform(events, where=str(self.dataset.data[index]))
-
 
 class EventFramesDataModule(L.LightningDataModule):
     """Shared logic of the camera-event DataModules (see the module docstring)."""
@@ -159,10 +153,8 @@ class EventFramesDataModule(L.LightningDataModule):
         self.splits = {"train": train, "val": val if len(val) else test, "test": test}
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            self.splits[split], batch_size=self.batch_size, shuffle=shuffle, collate_fn=time_major_collate,
-            num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
-        )
+        return time_major_loader(self.splits[split], self.batch_size, shuffle, self.num_workers,
+                                 persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
@@ -172,7 +164,6 @@ class EventFramesDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
-
 
 class NMNISTDataModule(EventFramesDataModule):
     """N-MNIST (Orchard et al. 2015): 34×34×2 sensor, 10 classes, T = 10 frames as in PLIF."""
@@ -186,7 +177,6 @@ class NMNISTDataModule(EventFramesDataModule):
                          num_workers, cache_dir)
         self.save_hyperparameters()
 
-
 class DVSGestureDataModule(EventFramesDataModule):
     """DVS128 Gesture (Amir et al. 2017): 128×128×2 sensor, 11 classes, T = 20 frames as in PLIF."""
 
@@ -199,7 +189,6 @@ class DVSGestureDataModule(EventFramesDataModule):
         super().__init__(data_dir, n_time_bins, spatial_factor, batch_size, val_fraction, seed, download,
                          num_workers, cache_dir)
         self.save_hyperparameters()
-
 
 class CIFAR10DVSDataModule(EventFramesDataModule):
     """CIFAR10-DVS (Li et al. 2017): 128×128×2, 10 classes, T = 20; one folder, seeded test/val split."""

@@ -27,3 +27,11 @@ def eval_dataloader(
     sampler = UnrepeatedDistributedSampler(dataset, shuffle=False) if dist.is_available() and dist.is_initialized() else None
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn,
                       num_workers=num_workers, **kwargs)
+
+
+def time_major_loader(dataset: Dataset, batch_size: int, shuffle: bool, num_workers: int = 0, **kwargs) -> DataLoader:
+    """A shuffled training loader, or an :func:`eval_dataloader` (``shuffle=False``), time-major batches."""
+    if not shuffle:
+        return eval_dataloader(dataset, batch_size, num_workers=num_workers, **kwargs)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=True, collate_fn=time_major_collate,
+                      num_workers=num_workers, **kwargs)

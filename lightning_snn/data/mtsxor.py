@@ -17,9 +17,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_snn.data.collate import IGNORE_INDEX, time_major_collate
-from lightning_snn.data.loaders import eval_dataloader
-
+from lightning_snn.data.collate import IGNORE_INDEX
+from lightning_snn.data.loaders import time_major_loader
 
 def generate_mtsxor(
     n_samples: int,
@@ -50,7 +49,6 @@ def generate_mtsxor(
     # Background noise adds to the coding rate: a channel fires if either process fires.
     x = torch.maximum(x, torch.bernoulli(torch.full_like(p, noise), generator=gen))
     return x, y, first, windows
-
 
 class MTSXORDataModule(L.LightningDataModule):
     """Seeded train/val/test splits of Multi-Time-Scale XOR (see the module docstring)."""
@@ -88,12 +86,14 @@ class MTSXORDataModule(L.LightningDataModule):
             x, y, _, _ = generate_mtsxor(n, hp.seed * 3 + offset, hp.channels_per_group, noise=hp.noise)
             self.splits[split] = TensorDataset(x, y)
 
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return time_major_loader(self.splits[split], self.hparams.batch_size, shuffle, self.hparams.num_workers)
+
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.splits["train"], batch_size=self.hparams.batch_size, shuffle=True,
-                          collate_fn=time_major_collate, num_workers=self.hparams.num_workers)
+        return self._loader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return eval_dataloader(self.splits["val"], self.hparams.batch_size, num_workers=self.hparams.num_workers)
+        return self._loader("val", shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
-        return eval_dataloader(self.splits["test"], self.hparams.batch_size, num_workers=self.hparams.num_workers)
+        return self._loader("test", shuffle=False)

@@ -16,13 +16,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_snn.data.collate import time_major_collate
-
+from lightning_snn.data.loaders import time_major_loader
 
 def pixel_permutation(n_pixels: int, seed: int) -> torch.Tensor:
     """The fixed pixel order of the permuted task (the same for every sample and split)."""
     return torch.randperm(n_pixels, generator=torch.Generator().manual_seed(seed))
-
 
 def images_to_sequences(
     images: np.ndarray | torch.Tensor, scale: float, permutation: torch.Tensor | None, pixels_per_step: int = 1
@@ -37,7 +35,6 @@ def images_to_sequences(
             "choose a divisor (1 gives one pixel per step)."
         )
     return flat.reshape(len(flat), -1, pixels_per_step)
-
 
 class SequentialImageDataModule(L.LightningDataModule):
     """Shared loaders of sequential-image tasks; subclasses fill ``self.splits`` in ``setup``."""
@@ -60,8 +57,7 @@ class SequentialImageDataModule(L.LightningDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         if split not in self.splits:
             self.setup()
-        return DataLoader(self.splits[split], batch_size=self.hparams.batch_size, shuffle=shuffle,
-                          collate_fn=time_major_collate, num_workers=self.hparams.num_workers)
+        return time_major_loader(self.splits[split], self.hparams.batch_size, shuffle, self.hparams.num_workers)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
@@ -71,7 +67,6 @@ class SequentialImageDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
-
 
 class SequentialDigitsDataModule(SequentialImageDataModule):
     """Sequential 8×8 digits, ``T = 64`` (see the module docstring)."""

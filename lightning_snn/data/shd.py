@@ -31,12 +31,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from lightning_snn.data.cache import CachedFrames, UncachedFrames
-from lightning_snn.data.collate import time_major_collate
+from lightning_snn.data.loaders import time_major_loader
 from lightning_snn.data.download import MissingDataError, fetch, is_local_rank_zero, locate, missing_message
 from lightning_snn.data.events import SpikeTrainBinning
 
 KEYS = ("spikes/times", "spikes/units", "labels")
-
 
 class HeidelbergFile:
     """Lazy, fork-safe reader of one SHD/SSC HDF5 file; validated when constructed."""
@@ -107,7 +106,6 @@ class HeidelbergFile:
         except Exception:
             pass
 
-
 class BinnedSource:
     """``index → (T, C)`` counts of one file (picklable, for DataLoader workers)."""
 
@@ -117,7 +115,6 @@ class BinnedSource:
     def __call__(self, index: int) -> np.ndarray:
         times, units = self.reader.events(index)
         return self.binning(times, units, where=f"{self.reader.path}[{index}]")
-
 
 class HeidelbergDataModule(L.LightningDataModule):
     """Shared logic of :class:`SHDDataModule` and :class:`SSCDataModule`."""
@@ -211,10 +208,8 @@ class HeidelbergDataModule(L.LightningDataModule):
         self.splits["val"] = Subset(train, order[n_train:]) if n_val else self.splits["test"]
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            self.splits[split], batch_size=self.batch_size, shuffle=shuffle, collate_fn=time_major_collate,
-            num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
-        )
+        return time_major_loader(self.splits[split], self.batch_size, shuffle, self.num_workers,
+                                 persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
@@ -231,7 +226,6 @@ class HeidelbergDataModule(L.LightningDataModule):
 
     def teardown(self, stage: str | None = None) -> None:
         self._close()
-
 
 class SHDDataModule(HeidelbergDataModule):
     """Spiking Heidelberg Digits: 20 classes, 8156 train / 2264 test samples (see the module docstring)."""
@@ -258,7 +252,6 @@ class SHDDataModule(HeidelbergDataModule):
         super().__init__(data_dir, n_steps, n_channels, batch_size, val_fraction, seed, download, num_workers,
                          cache_dir, duration, dt)
         self.save_hyperparameters()
-
 
 class SSCDataModule(HeidelbergDataModule):
     """Spiking Speech Commands: 35 classes, own train / valid / test files (see the module docstring)."""
@@ -289,7 +282,6 @@ class SSCDataModule(HeidelbergDataModule):
                          cache_dir, duration, dt)
         self.save_hyperparameters()
 
-
 def write_heidelberg_file(path: str | os.PathLike, times: list[np.ndarray], units: list[np.ndarray],
                           labels: np.ndarray, keys: list[str] | None = None) -> Path:
     """Write an SHD/SSC-format HDF5 file (ragged float16 ``spikes/times``, uint16 ``spikes/units``, labels).
@@ -306,7 +298,6 @@ def write_heidelberg_file(path: str | os.PathLike, times: list[np.ndarray], unit
         f.create_dataset("extra/keys", data=np.array(names, dtype=h5py.string_dtype()))
         f.create_dataset("extra/speaker", data=np.zeros(len(labels), dtype=np.uint16))
     return path
-
 
 def _ragged(arrays: list[np.ndarray], dtype) -> np.ndarray:
     """1-d object array of 1-d arrays (kept ragged even when all lengths are equal)."""
