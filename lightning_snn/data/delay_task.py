@@ -23,7 +23,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_snn.data.collate import time_major_collate
+from lightning_snn.data.loaders import time_major_loader
 
 
 def delay_templates(n_classes: int, n_channels: int, gap: int, seed: int) -> torch.Tensor:
@@ -122,8 +122,7 @@ class DelayTaskDataModule(L.LightningDataModule):
             self.splits[split] = TensorDataset(x, y)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(self.splits[split], batch_size=self.hparams.batch_size, shuffle=shuffle,
-                          collate_fn=time_major_collate, num_workers=self.hparams.num_workers)
+        return time_major_loader(self.splits[split], self.hparams.batch_size, shuffle, self.hparams.num_workers)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
