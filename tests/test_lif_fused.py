@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from lightning_snn.functional.lif import LIFConfig, leaky_integrate, lif_reference
-from lightning_snn.functional.lif_scan import leaky_integrate_fused, lif_fused
+from lightning_snn.functional import lif_numba
+from lightning_snn.functional.lif_scan import _forward_loop, leaky_integrate_fused, lif_fused
 from lightning_snn.functional.surrogates import Surrogate
 
 CONFIGS = [
@@ -28,10 +29,19 @@ def _spikes_and_grads(fn, x, beta, thr, cfg):
     return s.detach(), torch.autograd.grad((s * w).sum(), (x, beta, thr))
 
 
+@pytest.fixture(params=["numba", "torch"])
+def forward_path(request, monkeypatch):
+    """Run a test with the compiled (Numba) forward loop, where available, and with the PyTorch loop."""
+    if request.param == "numba" and not lif_numba.available():
+        pytest.skip("numba is not installed")
+    monkeypatch.setenv("LIGHTNING_SNN_NUMBA", "1" if request.param == "numba" else "0")
+    return request.param
+
+
 @pytest.mark.parametrize("cfg", CONFIGS, ids=str)
 @pytest.mark.parametrize("per_neuron", [False, True])
-def test_fused_equals_reference(cfg, per_neuron):
-    """float64: equal to 1e-10. float32: spikes identical, input gradient to 1e-5 relative, and the
+def test_fused_equals_reference(cfg, per_neuron, forward_path):
+    """Both forward paths. float64: equal to 1e-10. float32: spikes identical, input gradient to 1e-5 relative, and the
     β / θ gradients (sums over T·B terms that cancel) as close to the float64 value as the reference."""
     x, beta, thr = _inputs(cfg, per_neuron, torch.float64)
     s_ref, g_ref = _spikes_and_grads(lif_reference, x, beta, thr, cfg)
@@ -47,6 +57,21 @@ def test_fused_equals_reference(cfg, per_neuron):
     for name, ours, ref, exact in zip(("beta", "threshold"), g32[1:], g_ref32[1:], g_ref[1:]):
         err_ours, err_ref = (ours.double() - exact).abs(), (ref.double() - exact).abs()
         assert (err_ours <= 1e-5 * exact.abs().max() + 4 * err_ref).all(), name
+
+
+@pytest.mark.skipif(not lif_numba.available(), reason="numba is not installed")
+@pytest.mark.parametrize("cfg", CONFIGS[::5], ids=str)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_numba_forward_equals_torch_loop(cfg, dtype):
+    """The compiled forward writes the same spikes (exactly) and the same H as the PyTorch loop."""
+    torch.manual_seed(0)
+    x = torch.randn(40, 3, 7, dtype=dtype) * 1.5 + 0.7
+    beta, thr = torch.rand(7, dtype=dtype) * 0.6 + 0.3, torch.rand(7, dtype=dtype) * 0.4 + 0.8
+    h, s = lif_numba.forward(x, beta, thr, cfg)
+    h_ref, s_ref = _forward_loop(x, beta, thr, cfg)
+    assert 0.05 < s.mean() < 0.95
+    assert torch.equal(s, s_ref)
+    assert torch.allclose(h, h_ref, rtol=1e-6, atol=1e-6)
 
 
 class SmoothSpike:

@@ -6,9 +6,11 @@ The dynamics are those of :mod:`lightning_snn.functional.lif` (``lif_reference``
     H_t = V_r + \beta (V_{t-1} - V_r) + c X_t,\quad S_t = \Theta(H_t - \theta),\quad
     V_t = H_t - \theta \hat S_t \;\text{(soft)}\;\text{or}\; H_t (1 - \hat S_t) + V_r \hat S_t \;\text{(hard)}
 
-**Forward** runs the loop without autograd, writing :math:`H` and the spikes (as booleans) into
+**Forward** runs the loop without autograd, writing :math:`H` and the spikes (as floats) into
 preallocated ``(T, B, N)`` buffers, and saves only those two (plus :math:`X` when ``decay_input`` and β
-needs a gradient). Resets are recomputed from them in the backward pass.
+needs a gradient). Resets are recomputed from them in the backward pass. On CPU, when Numba is
+installed, the forward loop is one compiled pass (:mod:`lightning_snn.functional.lif_numba`, same
+outputs); elsewhere (CUDA, no Numba, a non-Heaviside spike function) it is the PyTorch loop below.
 
 **Backward.** With :math:`\sigma_t = g(H_t - \theta)` the surrogate derivative, the adjoint
 :math:`\bar H_t = \partial L / \partial H_t` obeys a *linear* recurrence backwards in time,
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import torch
 
+from lightning_snn.functional import lif_numba
 from lightning_snn.functional.lif import LIFConfig
 from lightning_snn.functional.surrogates import Surrogate
 
@@ -78,6 +81,26 @@ def _surrogate_backward_add(cfg: LIFConfig, base, u, grad) -> torch.Tensor:
     return add(base, u, grad) if add is not None else base + grad * cfg.surrogate.derivative(u)
 
 
+def _use_compiled(x: torch.Tensor, cfg: LIFConfig) -> bool:
+    """The Numba forward kernel: CPU, float32/64, a Heaviside spike, numba importable and enabled."""
+    return (
+        x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+        and isinstance(cfg.surrogate, Surrogate) and lif_numba.available()
+    )
+
+
+def _forward_loop(xf: torch.Tensor, beta, thr, cfg: LIFConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The PyTorch loop: ``(H, spikes)`` written one ``(B, N)`` slice at a time into preallocated buffers."""
+    rest = cfg.v_reset if cfg.reset == "hard" else 0.0
+    h, spikes = torch.empty_like(xf), torch.empty_like(xf)
+    v = torch.zeros_like(xf[0])  # V - rest
+    for t, x_t in enumerate(xf.unbind(0)):
+        h_t = _charge(x_t, v, beta, cfg, rest, out=h[t])
+        s_t = _spike_into(h_t - thr, cfg, out=spikes[t])
+        v = _membrane_after_reset(h_t, s_t, thr, cfg, rest)
+    return h, spikes
+
+
 class FusedLIF(torch.autograd.Function):
     """Forward and backward loops over ``(B, N)`` time slices; see the module docstring."""
 
@@ -85,14 +108,11 @@ class FusedLIF(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, decay: torch.Tensor, threshold: torch.Tensor, cfg: LIFConfig) -> torch.Tensor:
         dtype = x.dtype
         xf = x.float() if dtype in (torch.float16, torch.bfloat16) else x
-        beta, thr = decay.to(xf.dtype), threshold.to(xf.dtype)
-        rest = cfg.v_reset if cfg.reset == "hard" else 0.0
-        h, spikes = torch.empty_like(xf), torch.empty_like(xf)
-        v = torch.zeros_like(xf[0])  # V - rest
-        for t, x_t in enumerate(xf.unbind(0)):
-            h_t = _charge(x_t, v, beta, cfg, rest, out=h[t])
-            s_t = _spike_into(h_t - thr, cfg, out=spikes[t])
-            v = _membrane_after_reset(h_t, s_t, thr, cfg, rest)
+        beta, thr = decay.detach().to(xf.dtype), threshold.detach().to(xf.dtype)
+        if _use_compiled(xf, cfg):
+            h, spikes = lif_numba.forward(xf, beta, thr, cfg)
+        else:
+            h, spikes = _forward_loop(xf, beta, thr, cfg)
         ctx.cfg, ctx.dtype = cfg, dtype
         ctx.decay_like, ctx.threshold_like = decay, threshold
         keep_x = cfg.decay_input and decay.requires_grad
