@@ -29,20 +29,27 @@ def _spikes_and_grads(fn, x, beta, thr, cfg):
     return s.detach(), torch.autograd.grad((s * w).sum(), (x, beta, thr))
 
 
-@pytest.fixture(params=["numba", "torch"])
-def forward_path(request, monkeypatch):
-    """Run a test with the compiled (Numba) forward loop, where available, and with the PyTorch loop."""
-    if request.param == "numba" and not lif_numba.available():
+def _use_path(path: str, monkeypatch) -> None:
+    """Select the compiled (Numba) loops or the PyTorch loops for the rest of the test."""
+    if path == "numba" and not lif_numba.available():
         pytest.skip("numba is not installed")
-    monkeypatch.setenv("LIGHTNING_SNN_NUMBA", "1" if request.param == "numba" else "0")
-    return request.param
+    monkeypatch.setenv("LIGHTNING_SNN_NUMBA", "1" if path == "numba" else "0")
 
 
-@pytest.mark.parametrize("cfg", CONFIGS, ids=str)
+# The compiled backward is specialised per configuration (about 1-3 s of compilation each): a quick
+# representative subset runs by default, every configuration under the "slow" mark.
+PATH_CASES = [pytest.param("torch", cfg, id=f"torch-{cfg}") for cfg in CONFIGS] + [
+    pytest.param("numba", cfg, id=f"numba-{cfg}", marks=() if i % 6 == 0 else pytest.mark.slow)
+    for i, cfg in enumerate(CONFIGS)
+]
+
+
+@pytest.mark.parametrize("path, cfg", PATH_CASES)
 @pytest.mark.parametrize("per_neuron", [False, True])
-def test_fused_equals_reference(cfg, per_neuron, forward_path):
-    """Both forward paths. float64: equal to 1e-10. float32: spikes identical, input gradient to 1e-5 relative, and the
+def test_fused_equals_reference(path, cfg, per_neuron, monkeypatch):
+    """Both paths. float64: equal to 1e-10. float32: spikes identical, input gradient to 1e-5 relative, and the
     β / θ gradients (sums over T·B terms that cancel) as close to the float64 value as the reference."""
+    _use_path(path, monkeypatch)
     x, beta, thr = _inputs(cfg, per_neuron, torch.float64)
     s_ref, g_ref = _spikes_and_grads(lif_reference, x, beta, thr, cfg)
     s, g = _spikes_and_grads(lif_fused, x, beta, thr, cfg)
@@ -72,6 +79,19 @@ def test_numba_forward_equals_torch_loop(cfg, dtype):
     assert 0.05 < s.mean() < 0.95
     assert torch.equal(s, s_ref)
     assert torch.allclose(h, h_ref, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.skipif(not lif_numba.available(), reason="numba is not installed")
+def test_compiled_path_keeps_torch_thread_setting():
+    """Numba's OpenMP pool must not override torch.set_num_threads (DDP / OMP_NUM_THREADS=1 users)."""
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        x = torch.rand(10, 4, 8, requires_grad=True)
+        lif_fused(x, torch.tensor(0.5, requires_grad=True), torch.tensor(1.0), LIFConfig()).sum().backward()
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
 
 
 class SmoothSpike:

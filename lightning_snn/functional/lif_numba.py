@@ -1,19 +1,20 @@
-r"""The fused LIF's forward loop (:mod:`lightning_snn.functional.lif_scan`) as one compiled CPU pass (Numba).
+r"""The fused LIF's loops (:mod:`lightning_snn.functional.lif_scan`) as compiled CPU passes (Numba).
 
-Same equations and the same outputs (``H`` and the spikes, written into ``(T, B, N)`` buffers) as the
-PyTorch loop there, which pays ~6 kernel launches per time step; here each batch row keeps its N
-membranes in a small array and walks through time once, branch-free over N so the loop vectorises
-(≈1 ms for T=100, B=64, N=256 on one core against ≈5 ms for the PyTorch loop).
+Same equations and outputs as the PyTorch loops there, which pay ~6 (forward) and ~12 (backward)
+kernel launches per time step. Here each batch row (``prange``: one per thread) keeps its N
+membranes (or adjoints) in a small array and walks through time once, forwards or backwards; the
+inner loop over N has no branch left, so it vectorises. The backward kernel is specialised
+(constant-folded) per configuration (reset, detach, decay_input, which gradients, surrogate) and
+compiled on its first use (about a second; the forward kernel is cached on disk).
 
-Measured and *not* kept (see ``docs/speed.md``): a compiled backward (memory-bound, no faster than the
-PyTorch adjoint loop) and ``prange`` threads (several times slower on a busy 2-core machine). The
-kernel is serial, so it is safe with forked data-loader workers and any Numba threading layer.
-
-Numba is optional: without it, or with ``LIGHTNING_SNN_NUMBA=0``, ``available()`` is False and the
-PyTorch loop runs. The kernel is compiled on first use (a few seconds) and cached on disk.
+Numba's OpenMP pool shares libgomp with PyTorch: every call uses ``torch.get_num_threads()`` threads
+and restores PyTorch's setting afterwards. Numba is optional: without it, or with
+``LIGHTNING_SNN_NUMBA=0``, ``available()`` is False and the PyTorch loops run.
 """
 from __future__ import annotations
 
+import functools
+import math
 import os
 
 import torch
@@ -31,7 +32,7 @@ def available() -> bool:
 
 if numba is not None:
 
-    @numba.njit(cache=True)
+    @numba.njit(cache=True, parallel=True)
     def _forward(x, beta, scale, thr, decay_input, hard, rest, h, spikes):
         """Fill ``h`` (T, B, N) with the charged membrane H and ``spikes`` with ``H >= θ``.
 
@@ -40,7 +41,7 @@ if numba is not None:
         steps, batch, n = x.shape
         r = rest[0]
         one = scale.dtype.type(1.0)
-        for bi in range(batch):
+        for bi in numba.prange(batch):
             v = np.zeros(n, x.dtype)  # V - rest
             for t in range(steps):
                 for k in range(n):
@@ -50,6 +51,20 @@ if numba is not None:
                     h[t, bi, k] = hh
                     spikes[t, bi, k] = s
                     v[k] = (hh - r) * (one - s) if hard else hh - thr[k] * s
+
+
+def _run(kernel, *args) -> None:
+    """Run ``kernel`` on as many threads as PyTorch uses, and leave PyTorch's setting as it was.
+
+    Numba's OpenMP pool shares libgomp with PyTorch and resets its thread count when it starts:
+    restoring it keeps ``torch.set_num_threads`` / ``OMP_NUM_THREADS`` in force (DDP, data loaders)."""
+    threads = torch.get_num_threads()
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        kernel(*args)
+    finally:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
 
 
 def _np(t: torch.Tensor):
@@ -67,7 +82,84 @@ def forward(x: torch.Tensor, decay: torch.Tensor, threshold: torch.Tensor, cfg) 
     n = x.shape[-1]
     x3 = _np(x).reshape(x.shape[0], -1, n)
     h, spikes = torch.empty(x.shape, dtype=x.dtype), torch.empty(x.shape, dtype=x.dtype)
-    _forward(x3, _param(decay, x.dtype, n), _param(1.0 - decay, x.dtype, n), _param(threshold, x.dtype, n),
+    _run(_forward, x3, _param(decay, x.dtype, n), _param(1.0 - decay, x.dtype, n), _param(threshold, x.dtype, n),
              cfg.decay_input, cfg.reset == "hard", np.array([rest], dtype=x3.dtype),
              h.numpy().reshape(x3.shape), spikes.numpy().reshape(x3.shape))
     return h, spikes
+
+
+@functools.lru_cache(maxsize=None)
+def _backward_kernel(decay_input: bool, hard: bool, detach: bool, need_beta: bool, need_thr: bool, code: int):
+    """A backward kernel specialised (constant-folded) for one configuration: no branch left inside
+    the inner loop over N, so it vectorises. Compiled on first use (about a second)."""
+
+    @numba.njit(inline="always")
+    def derivative(u, c1, c2, one):
+        if code == 0:  # atan: c1 / (1 + c2 u²)
+            return c1 / (one + c2 * u * u)
+        if code == 1:  # fast_sigmoid: 1 / (c2 |u| + 1)²
+            d = c2 * abs(u) + one
+            return one / (d * d)
+        return c1 if abs(u) < c2 else 0 * one  # box: c1 [|u| < c2]
+
+    @numba.njit(parallel=True)
+    def kernel(h, gs_all, x, beta, thr, consts, gx, acc_beta, acc_thr):
+        steps, batch, n = h.shape
+        rest, c1, c2 = consts[0], consts[1], consts[2]
+        one = consts.dtype.type(1.0)
+        zero = one - one
+        for bi in numba.prange(batch):
+            carry = np.zeros(n, h.dtype)  # dL/dV_t arriving from step t+1: β dL/dH_{t+1}
+            a_beta, a_thr = np.zeros(n, h.dtype), np.zeros(n, h.dtype)
+            for tt in range(steps):
+                t = steps - 1 - tt
+                hr, gr, gxr, hp = h[t, bi], gs_all[t, bi], gx[t, bi], h[max(t - 1, 0), bi]
+                xr = x[t, bi] if decay_input and need_beta else x[0, 0]
+                w = one if t > 0 else zero  # v_{-1} = 0
+                for k in range(n):
+                    b, th, hh, c = beta[k], thr[k], hr[k], carry[k]
+                    s = one if hh >= th else zero
+                    gs = gr[k]
+                    if not detach:  # the reset's own path: dV/dS = rest - H (hard) or -θ (soft)
+                        gs = gs + c * ((rest - hh) if hard else -th)
+                    g = derivative(hh - th, c1, c2, one)
+                    if need_thr:
+                        a_thr[k] -= gs * g if hard else gs * g + c * s
+                    gh = (c * (one - s) if hard else c) + gs * g
+                    gxr[k] = gh * (one - b) if decay_input else gh
+                    if need_beta:
+                        p = hp[k]
+                        sp = one if p >= th else zero
+                        v_prev = w * ((p - rest) * (one - sp) if hard else p - th * sp)
+                        a_beta[k] += gh * (v_prev - xr[k]) if decay_input else gh * v_prev
+                    carry[k] = gh * b
+            acc_beta[bi] = a_beta
+            acc_thr[bi] = a_thr
+
+    return kernel
+
+
+def _surrogate_constants(surrogate) -> tuple[int, float, float]:
+    """``(code, c1, c2)`` of the kernel's ``derivative``."""
+    alpha = float(surrogate.alpha)
+    if surrogate.name == "atan":
+        return 0, alpha / 2, (math.pi / 2 * alpha) ** 2
+    if surrogate.name == "fast_sigmoid":
+        return 1, 1.0, alpha
+    return 2, 1.0 / alpha, alpha / 2
+
+
+def backward(h, grad_spikes, x, decay, threshold, cfg, need_beta: bool, need_thr: bool) -> tuple:
+    """``(grad_x (T, B, N), per-element β sums (B, N), per-element θ sums (B, N))``."""
+    n = h.shape[-1]
+    h3 = h.numpy().reshape(h.shape[0], -1, n)
+    gx = torch.empty_like(h)
+    acc_beta, acc_thr = torch.empty(h3.shape[1:], dtype=h.dtype), torch.empty(h3.shape[1:], dtype=h.dtype)
+    xs = _np(x).reshape(h3.shape) if x is not None else np.zeros((1, 1, n), h3.dtype)
+    code, c1, c2 = _surrogate_constants(cfg.surrogate)
+    consts = np.array([cfg.v_reset if cfg.reset == "hard" else 0.0, c1, c2], dtype=h3.dtype)
+    kernel = _backward_kernel(cfg.decay_input, cfg.reset == "hard", cfg.detach_reset,
+                              need_beta, need_thr, code)
+    _run(kernel, h3, _np(grad_spikes.to(h.dtype)).reshape(h3.shape), xs, _param(decay, h.dtype, n),
+           _param(threshold, h.dtype, n), consts, gx.numpy().reshape(h3.shape), acc_beta.numpy(), acc_thr.numpy())
+    return gx, acc_beta, acc_thr

@@ -109,7 +109,8 @@ class FusedLIF(torch.autograd.Function):
         dtype = x.dtype
         xf = x.float() if dtype in (torch.float16, torch.bfloat16) else x
         beta, thr = decay.detach().to(xf.dtype), threshold.detach().to(xf.dtype)
-        if _use_compiled(xf, cfg):
+        ctx.compiled = _use_compiled(xf, cfg)
+        if ctx.compiled:
             h, spikes = lif_numba.forward(xf, beta, thr, cfg)
         else:
             h, spikes = _forward_loop(xf, beta, thr, cfg)
@@ -125,6 +126,14 @@ class FusedLIF(torch.autograd.Function):
         cfg: LIFConfig = ctx.cfg
         rest = cfg.v_reset if cfg.reset == "hard" else 0.0
         need_x, need_beta, need_thr = ctx.needs_input_grad[:3]
+        if ctx.compiled:
+            grad_x, acc_beta, acc_thr = lif_numba.backward(h, grad_spikes, x, beta, thr, cfg, need_beta, need_thr)
+            return (
+                grad_x.to(ctx.dtype) if need_x else None,
+                _reduce_to(acc_beta, ctx.decay_like) if need_beta else None,
+                _reduce_to(acc_thr, ctx.threshold_like) if need_thr else None,
+                None,
+            )
         grad_x = torch.empty_like(h) if need_x else None
         acc_beta = torch.zeros_like(h[0]) if need_beta else None
         acc_thr = torch.zeros_like(h[0]) if need_thr else None
