@@ -7,8 +7,10 @@ backward, median over repeats after warm-up, all measured in this one process:
 - ``snntorch``      ``snntorch.Leaky`` stepped in the usual Python loop (Linear per step, as in its tutorials);
 - ``spikingjelly``  ``ParametricLIFNode`` multi-step (Linear over T·B rows, SpikingJelly's own multi-step path);
 - ``plain loop``    our LIF equations as a plain-autograd loop (``lif_reference``), Linear hoisted;
-- ``native``        ``FeedForwardSNN`` with the fused native backend (the default);
-- ``native bf16``   the same under bf16 autocast (membrane integrated in fp32).
+- ``native``        ``FeedForwardSNN`` with the fused native backend (the default; on CPU its loops are
+                    the compiled Numba kernels when numba is installed);
+- ``native torch``  the same with the PyTorch loops (``LIGHTNING_SNN_NUMBA=0``; what CUDA runs);
+- ``native bf16``   the native backend under bf16 autocast (membrane integrated in fp32).
 
 "saved" is the memory kept for backward (bytes of distinct tensors saved by autograd, counted with
 ``torch.autograd.graph.saved_tensors_hooks``). On CUDA the peak allocated memory is reported too.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import statistics
 import time
 
@@ -102,6 +105,19 @@ def spikingjelly_multistep(device):
     return run
 
 
+def native_torch_loops(device):
+    net = native(device)
+
+    def run(x):
+        previous = os.environ.get("LIGHTNING_SNN_NUMBA")
+        os.environ["LIGHTNING_SNN_NUMBA"] = "0"
+        try:
+            return net(x)  # the backward reads the path chosen in forward
+        finally:
+            os.environ.pop("LIGHTNING_SNN_NUMBA") if previous is None else os.environ.update(LIGHTNING_SNN_NUMBA=previous)
+    return run
+
+
 def native_bf16(device):
     net = native(device)
 
@@ -117,6 +133,7 @@ CANDIDATES = {
     "spikingjelly": spikingjelly_multistep,
     "plain loop": plain_loop,
     "native": native,
+    "native torch": native_torch_loops,
     "native bf16": native_bf16,
 }
 
