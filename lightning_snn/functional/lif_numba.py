@@ -5,7 +5,7 @@ kernel launches per time step. Here each batch row (``prange``: one per thread) 
 membranes (or adjoints) in a small array and walks through time once, forwards or backwards; the
 inner loop over N has no branch left, so it vectorises. The backward kernel is specialised
 (constant-folded) per configuration (reset, detach, decay_input, which gradients, surrogate) and
-compiled on its first use (about a second; the forward kernel is cached on disk).
+compiled on its first use (1-3 s), then cached on disk like the forward kernel.
 
 Numba's OpenMP pool shares libgomp with PyTorch: every call uses ``torch.get_num_threads()`` threads
 and restores PyTorch's setting afterwards. Numba is optional: without it, or with
@@ -31,6 +31,16 @@ def available() -> bool:
 
 
 if numba is not None:
+
+    @numba.njit(inline="always")
+    def _derivative(u, code, c1, c2, one):
+        """g(u): atan ``c1 / (1 + c2 u²)``, fast_sigmoid ``1 / (c2 |u| + 1)²``, box ``c1 [|u| < c2]``."""
+        if code == 0:
+            return c1 / (one + c2 * u * u)
+        if code == 1:
+            d = c2 * abs(u) + one
+            return one / (d * d)
+        return c1 if abs(u) < c2 else 0 * one
 
     @numba.njit(cache=True, parallel=True)
     def _forward(x, beta, scale, thr, decay_input, hard, rest, h, spikes):
@@ -91,18 +101,9 @@ def forward(x: torch.Tensor, decay: torch.Tensor, threshold: torch.Tensor, cfg) 
 @functools.lru_cache(maxsize=None)
 def _backward_kernel(decay_input: bool, hard: bool, detach: bool, need_beta: bool, need_thr: bool, code: int):
     """A backward kernel specialised (constant-folded) for one configuration: no branch left inside
-    the inner loop over N, so it vectorises. Compiled on first use (about a second)."""
+    the inner loop over N, so it vectorises. Compiled on first use (1-3 s), then cached on disk."""
 
-    @numba.njit(inline="always")
-    def derivative(u, c1, c2, one):
-        if code == 0:  # atan: c1 / (1 + c2 u²)
-            return c1 / (one + c2 * u * u)
-        if code == 1:  # fast_sigmoid: 1 / (c2 |u| + 1)²
-            d = c2 * abs(u) + one
-            return one / (d * d)
-        return c1 if abs(u) < c2 else 0 * one  # box: c1 [|u| < c2]
-
-    @numba.njit(parallel=True)
+    @numba.njit(parallel=True, cache=True)  # cached on disk per configuration (closure values)
     def kernel(h, gs_all, x, beta, thr, consts, gx, acc_beta, acc_thr):
         steps, batch, n = h.shape
         rest, c1, c2 = consts[0], consts[1], consts[2]
@@ -122,7 +123,7 @@ def _backward_kernel(decay_input: bool, hard: bool, detach: bool, need_beta: boo
                     gs = gr[k]
                     if not detach:  # the reset's own path: dV/dS = rest - H (hard) or -θ (soft)
                         gs = gs + c * ((rest - hh) if hard else -th)
-                    g = derivative(hh - th, c1, c2, one)
+                    g = _derivative(hh - th, code, c1, c2, one)
                     if need_thr:
                         a_thr[k] -= gs * g if hard else gs * g + c * s
                     gh = (c * (one - s) if hard else c) + gs * g
