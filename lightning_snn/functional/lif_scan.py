@@ -124,48 +124,47 @@ class FusedLIF(torch.autograd.Function):
     def backward(ctx, grad_spikes: torch.Tensor):
         h, spikes, beta, thr, x = ctx.saved_tensors
         cfg: LIFConfig = ctx.cfg
-        rest = cfg.v_reset if cfg.reset == "hard" else 0.0
         need_x, need_beta, need_thr = ctx.needs_input_grad[:3]
         if ctx.compiled:
             grad_x, acc_beta, acc_thr = lif_numba.backward(h, grad_spikes, x, beta, thr, cfg, need_beta, need_thr)
-            return (
-                grad_x.to(ctx.dtype) if need_x else None,
-                _reduce_to(acc_beta, ctx.decay_like) if need_beta else None,
-                _reduce_to(acc_thr, ctx.threshold_like) if need_thr else None,
-                None,
-            )
-        grad_x = torch.empty_like(h) if need_x else None
-        acc_beta = torch.zeros_like(h[0]) if need_beta else None
-        acc_thr = torch.zeros_like(h[0]) if need_thr else None
-        carry = torch.zeros_like(h[0])  # dL/dV_t arriving from step t+1: beta * dL/dH_{t+1}
-        gs_all = grad_spikes.to(h.dtype).unbind(0)
-        scale_x = (1.0 - beta) if cfg.decay_input else None
-        for t in range(h.shape[0] - 1, -1, -1):
-            h_t, s_t, u = h[t], spikes[t], h[t] - thr
-            gs = gs_all[t]
-            if not cfg.detach_reset:  # the reset's own path: dV/dS = -theta (soft) or rest - H (hard)
-                gs = torch.addcmul(gs, carry, (rest - h_t) if cfg.reset == "hard" else -thr)
-            if need_thr:
-                gsig = _surrogate_backward_add(cfg, torch.zeros_like(u), u, gs)
-                acc_thr.sub_(gsig)
-                if cfg.reset == "soft":
-                    acc_thr.addcmul_(carry, s_t, value=-1.0)
-            # dL/dV_t * dV_t/dH_t (S fixed): 1 (soft) or 1 - S (hard)
-            base = carry if cfg.reset == "soft" else torch.addcmul(carry, carry, s_t, value=-1.0)
-            gh = _surrogate_backward_add(cfg, base, u, gs)
-            if need_x and scale_x is not None:
-                torch.mul(gh, scale_x, out=grad_x[t])
-            elif need_x:
-                grad_x[t].copy_(gh)
-            if need_beta:
-                if t > 0:
-                    acc_beta.addcmul_(gh, _membrane_after_reset(h[t - 1], spikes[t - 1], thr, cfg, rest))
-                if cfg.decay_input:
-                    acc_beta.addcmul_(gh, x[t], value=-1.0)
-            carry = gh.mul_(beta)
-        grad_decay = _reduce_to(acc_beta, ctx.decay_like) if need_beta else None
-        grad_thr = _reduce_to(acc_thr, ctx.threshold_like) if need_thr else None
-        return None if grad_x is None else grad_x.to(ctx.dtype), grad_decay, grad_thr, None
+        else:
+            grad_x, acc_beta, acc_thr = _backward_loop(h, spikes, grad_spikes, beta, thr, x, cfg, need_beta, need_thr)
+        return (
+            grad_x.to(ctx.dtype) if need_x else None,
+            _reduce_to(acc_beta, ctx.decay_like) if need_beta else None,
+            _reduce_to(acc_thr, ctx.threshold_like) if need_thr else None,
+            None,
+        )
+
+
+def _backward_loop(h, spikes, grad_spikes, beta, thr, x, cfg: LIFConfig, need_beta: bool, need_thr: bool):
+    """The PyTorch adjoint loop, one ``(B, N)`` slice per step: ``(grad_x, β sums, θ sums)`` (sums (B, N))."""
+    rest = cfg.v_reset if cfg.reset == "hard" else 0.0
+    grad_x = torch.empty_like(h)
+    acc_beta = torch.zeros_like(h[0]) if need_beta else None
+    acc_thr = torch.zeros_like(h[0]) if need_thr else None
+    carry = torch.zeros_like(h[0])  # dL/dV_t arriving from step t+1: beta * dL/dH_{t+1}
+    gs_all = grad_spikes.to(h.dtype).unbind(0)
+    for t in range(h.shape[0] - 1, -1, -1):
+        h_t, s_t, u = h[t], spikes[t], h[t] - thr
+        gs = gs_all[t]
+        if not cfg.detach_reset:  # the reset's own path: dV/dS = -theta (soft) or rest - H (hard)
+            gs = torch.addcmul(gs, carry, (rest - h_t) if cfg.reset == "hard" else -thr)
+        if need_thr:
+            acc_thr.sub_(_surrogate_backward_add(cfg, torch.zeros_like(u), u, gs))
+            if cfg.reset == "soft":
+                acc_thr.addcmul_(carry, s_t, value=-1.0)
+        # dL/dV_t * dV_t/dH_t (S fixed): 1 (soft) or 1 - S (hard)
+        base = carry if cfg.reset == "soft" else torch.addcmul(carry, carry, s_t, value=-1.0)
+        gh = _surrogate_backward_add(cfg, base, u, gs)
+        torch.mul(gh, 1.0 - beta, out=grad_x[t]) if cfg.decay_input else grad_x[t].copy_(gh)
+        if need_beta:
+            if t > 0:
+                acc_beta.addcmul_(gh, _membrane_after_reset(h[t - 1], spikes[t - 1], thr, cfg, rest))
+            if cfg.decay_input:
+                acc_beta.addcmul_(gh, x[t], value=-1.0)
+        carry = gh.mul_(beta)
+    return grad_x, acc_beta, acc_thr
 
 
 def lif_fused(x: torch.Tensor, decay: torch.Tensor, threshold: torch.Tensor, cfg: LIFConfig) -> torch.Tensor:
