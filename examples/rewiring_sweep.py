@@ -29,7 +29,7 @@ from lightning_snn.data.mtsxor import MTSXORDataModule
 from lightning_snn.lit.classifier import SpikingClassifier
 from lightning_snn.models.feedforward import FeedForwardSNN
 
-LAYER = "network.synapses.0.linear"  # input → hidden; the readout stays dense
+LAYER = "network.synapses.0.synapse"  # input → hidden; the readout stays dense
 METHODS = ("static", "rigl", "random")
 
 

@@ -31,7 +31,7 @@ def test_parameter_groups_have_their_own_learning_rates():
     assert len(groups["tau"]["params"]) == 3  # two hidden layers + readout
     assert parameter_role("network.neurons.0.tau.raw") == "tau"
     assert parameter_role("network.layers.0.delay_position") == "delay"
-    assert parameter_role("network.synapses.0.linear.weight") == "weight"
+    assert parameter_role("network.synapses.0.synapse.weight") == "weight"
 
 
 def test_mse_rate_loss_is_plif_loss():

@@ -269,15 +269,15 @@ def test_trainer_logs_stats_and_keeps_state_dict_clean(tmp_path):
     keys = set(model.state_dict())
     callback = Rewiring(sparsity=0.9, regrow="rigl", plot=True)
     trainer = fit(model, [callback], 2, tmp_path)
-    assert set(callback.masks) == {"network.synapses.0.linear", "network.output_synapse"}
+    assert set(callback.masks) == {"network.synapses.0.synapse", "network.output_synapse"}
     assert set(model.state_dict()) == keys
     metrics = trainer.callback_metrics
-    assert metrics["rewiring/network.synapses.0.linear/sparsity"].item() == pytest.approx(0.9)
+    assert metrics["rewiring/network.synapses.0.synapse/sparsity"].item() == pytest.approx(0.9)
     assert metrics["rewiring/network.output_synapse/sparsity"].item() == pytest.approx(1 - 3 / 32)
-    assert 0 < metrics["rewiring/network.synapses.0.linear/mean_age"].item() <= 8
-    w = model.network.synapses[0].linear.weight.detach()
-    assert int((w != 0).sum()) <= 16 and torch.all(w[~callback.masks["network.synapses.0.linear"]] == 0)
-    assert (tmp_path / "rewiring_mask_network_synapses_0_linear.png").exists()
+    assert 0 < metrics["rewiring/network.synapses.0.synapse/mean_age"].item() <= 8
+    w = model.network.synapses[0].synapse.weight.detach()
+    assert int((w != 0).sum()) <= 16 and torch.all(w[~callback.masks["network.synapses.0.synapse"]] == 0)
+    assert (tmp_path / "rewiring_mask_network_synapses_0_synapse.png").exists()
 
 
 def test_resumed_run_continues_with_identical_masks(tmp_path):
@@ -301,9 +301,9 @@ def test_resumed_run_continues_with_identical_masks(tmp_path):
         torch.testing.assert_close(a, b, msg=name)
     # the checkpoint loads into a plain model with no callback, cut synapses at zero
     plain = SpikingClassifier.load_from_checkpoint(str(tmp_path / "full" / "epoch=3.ckpt"))
-    w = plain.network.synapses[0].linear.weight.detach()
-    assert torch.equal(w != 0, full_cb.masks["network.synapses.0.linear"] & (w != 0))
-    assert int(full_cb.masks["network.synapses.0.linear"].sum()) == 32
+    w = plain.network.synapses[0].synapse.weight.detach()
+    assert torch.equal(w != 0, full_cb.masks["network.synapses.0.synapse"] & (w != 0))
+    assert int(full_cb.masks["network.synapses.0.synapse"].sum()) == 32
 
 
 # ---- bad input ----------------------------------------------------------------------------------
@@ -364,7 +364,7 @@ def test_rewiring_config_trains_a_sparse_input_layer(tmp_path):
                 "--trainer.default_root_dir", str(tmp_path), "--data.init_args.n_train", "64",
                 "--data.init_args.n_val", "32", "--data.init_args.n_test", "32", "--data.init_args.batch_size", "32"])
     rewiring = next(cb for cb in cli.trainer.callbacks if isinstance(cb, Rewiring))
-    assert rewiring.steps == 2 and list(rewiring.masks) == ["network.synapses.0.linear"]
-    w = cli.model.network.synapses[0].linear.weight.detach()
-    assert int(rewiring.masks["network.synapses.0.linear"].sum()) == 256  # round(0.1 · 40 · 64)
-    assert torch.all(w[~rewiring.masks["network.synapses.0.linear"]] == 0)
+    assert rewiring.steps == 2 and list(rewiring.masks) == ["network.synapses.0.synapse"]
+    w = cli.model.network.synapses[0].synapse.weight.detach()
+    assert int(rewiring.masks["network.synapses.0.synapse"].sum()) == 256  # round(0.1 · 40 · 64)
+    assert torch.all(w[~rewiring.masks["network.synapses.0.synapse"]] == 0)

@@ -43,7 +43,7 @@ class TinyData(L.LightningDataModule):
 @pytest.mark.slow
 @pytest.mark.ddp
 def test_two_ranks_take_identical_rewiring_decisions(tmp_path):
-    rigl = Rewiring(sparsity=0.8, sign="fixed", regrow="rigl", layers=["network.synapses.0.linear"])
+    rigl = Rewiring(sparsity=0.8, sign="fixed", regrow="rigl", layers=["network.synapses.0.synapse"])
     random = Rewiring(sparsity=0.7, sign="free", regrow="random", layers=["network.output_synapse"], seed=3)
     trainer = L.Trainer(
         accelerator="cpu", devices=2, strategy="ddp_spawn", max_epochs=3, logger=False,
@@ -59,7 +59,7 @@ def test_two_ranks_take_identical_rewiring_decisions(tmp_path):
         for a, b in zip(r0[key], r1[key]):
             for name in a:
                 assert torch.equal(a[name], b[name]), (key, name)
-    assert int(r0["masks"][0]["network.synapses.0.linear"].sum()) == 32  # round(0.2 · 160)
+    assert int(r0["masks"][0]["network.synapses.0.synapse"].sum()) == 32  # round(0.2 · 160)
     assert int(r0["masks"][1]["network.output_synapse"].sum()) == 10  # round(0.3 · 32)
     for name, w in r0["weights"].items():
         assert torch.equal(w, r1["weights"][name]), name

@@ -85,8 +85,8 @@ def test_non_finite_parameter_after_step_is_named(tmp_path):
 
 def test_inf_weight_gradient_is_named_as_a_plain_parameter(tmp_path):
     module = make_module()
-    poison_gradient(module, "network.synapses.0.linear.weight", math.inf)
-    with pytest.raises(NonFiniteError, match=r"gradient of parameter 'network.synapses.0.linear.weight' has 0 NaN and 320 inf"):
+    poison_gradient(module, "network.synapses.0.synapse.weight", math.inf)
+    with pytest.raises(NonFiniteError, match=r"gradient of parameter 'network.synapses.0.synapse.weight' has 0 NaN and 320 inf"):
         fit(module, tmp_path)
 
 

@@ -35,7 +35,7 @@ def test_causal_conv_gradient_support_is_the_dilated_past():
 def test_kernels_follow_hierarchical_schedule_and_constant_baseline():
     net = TemporalConvSNN(4, [8, 8, 8], 2, kernel_size=(3, 7), dilation=(1, 4), kernel_kind="linear")
     assert net.kernels == [(3, 1), (5, 2), (7, 4)]
-    assert [(b.conv.kernel_size, b.conv.dilation) for b in net.synapses] == net.kernels
+    assert [(b.synapse.kernel_size, b.synapse.dilation) for b in net.synapses] == net.kernels
     assert net.receptive_field == 1 + 2 * 1 + 4 * 2 + 6 * 4
     flat = TemporalConvSNN(4, [8, 8, 8], 2, kernel_size=(3, 7), dilation=(1, 4), kernel_kind="constant")
     assert flat.kernels == [(5, 2)] * 3  # mid values: (3+7)/2 and round((1+4)/2)

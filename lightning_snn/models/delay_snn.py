@@ -19,25 +19,9 @@ import torch
 from torch import nn
 
 from lightning_snn.layers.delayed_linear import DelayedLinear
-from lightning_snn.models.feedforward import TauSpec, resolve_layer_taus
+from lightning_snn.models.feedforward import SynapseBlock, TauSpec, resolve_layer_taus
 from lightning_snn.models.network import Network
 from lightning_snn.neurons.lif import LeakyReadout, LearnableLIF, check_time_major
-
-
-class DelayedBlock(nn.Module):
-    """DelayedLinear, then optional BatchNorm over the ``T·B`` rows, then dropout."""
-
-    def __init__(self, n_in: int, n_out: int, max_delay: int, backend: str, batch_norm: bool, dropout: float) -> None:
-        super().__init__()
-        self.synapse = DelayedLinear(n_in, n_out, max_delay, backend=backend)
-        self.norm = nn.BatchNorm1d(n_out) if batch_norm else None
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.synapse(x)
-        if self.norm is not None:
-            y = self.norm(y.flatten(0, 1)).view_as(y)
-        return self.dropout(y) if self.dropout is not None else y
 
 
 class DelaySNN(Network):
@@ -76,7 +60,8 @@ class DelaySNN(Network):
         common = dict(learn_tau=learn_tau, per_neuron=per_neuron, parametrisation=parametrisation, dt=dt)
         widths = [n_inputs, *hidden]
         self.synapses = nn.ModuleList(
-            DelayedBlock(a, b, max_delay, delay_backend, batch_norm, dropout) for a, b in zip(widths[:-1], widths[1:])
+            SynapseBlock(DelayedLinear(a, b, max_delay, backend=delay_backend), b, batch_norm, dropout)
+            for a, b in zip(widths[:-1], widths[1:])
         )
         taus = resolve_layer_taus(tau, hidden)
         self.neurons = nn.ModuleList(LearnableLIF(w, tau=t, **common, **neuron) for w, t in zip(hidden, taus))

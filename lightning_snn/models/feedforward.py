@@ -40,17 +40,18 @@ def resolve_layer_taus(tau: TauSpec, widths: Sequence[int]) -> list[Any]:
     return tau
 
 
-class SequentialLinear(nn.Module):
-    """Linear, then optional BatchNorm over the ``T·B`` rows, then dropout."""
+class SynapseBlock(nn.Module):
+    """A time-major synapse layer ``(T, B, n_in) -> (T, B, n_out)`` (Linear, DelayedLinear,
+    CausalConv1d), then optional BatchNorm over the ``T·B`` rows, then dropout."""
 
-    def __init__(self, n_in: int, n_out: int, batch_norm: bool, dropout: float) -> None:
+    def __init__(self, synapse: nn.Module, n_out: int, batch_norm: bool, dropout: float) -> None:
         super().__init__()
-        self.linear = nn.Linear(n_in, n_out)
+        self.synapse = synapse
         self.norm = nn.BatchNorm1d(n_out) if batch_norm else None
         self.dropout = nn.Dropout(dropout) if dropout > 0 else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.linear(x)
+        y = self.synapse(x)
         if self.norm is not None:
             y = self.norm(y.flatten(0, 1)).view_as(y)
         return self.dropout(y) if self.dropout is not None else y
@@ -93,7 +94,7 @@ class FeedForwardSNN(Network):
         widths = [n_inputs, *hidden]
         taus = resolve_layer_taus(tau, hidden)
         self.synapses = nn.ModuleList(
-            SequentialLinear(a, b, batch_norm, dropout) for a, b in zip(widths[:-1], widths[1:])
+            SynapseBlock(nn.Linear(a, b), b, batch_norm, dropout) for a, b in zip(widths[:-1], widths[1:])
         )
         self.neurons = nn.ModuleList(LearnableLIF(w, tau=t, **common, **neuron) for w, t in zip(hidden, taus))
         self.output_synapse = nn.Linear(hidden[-1], n_outputs)

@@ -18,26 +18,10 @@ import torch
 from torch import nn
 
 from lightning_snn.layers.temporal_conv import CausalConv1d
-from lightning_snn.models.feedforward import TauSpec, resolve_layer_taus
+from lightning_snn.models.feedforward import SynapseBlock, TauSpec, resolve_layer_taus
 from lightning_snn.models.network import Network
 from lightning_snn.neurons.lif import LeakyReadout, LearnableLIF, check_time_major
 from lightning_snn.schedules import hierarchical_kernels
-
-
-class TemporalConvBlock(nn.Module):
-    """CausalConv1d, then optional BatchNorm over the ``T·B`` rows, then dropout."""
-
-    def __init__(self, n_in: int, n_out: int, kernel_size: int, dilation: int, batch_norm: bool, dropout: float) -> None:
-        super().__init__()
-        self.conv = CausalConv1d(n_in, n_out, kernel_size, dilation)
-        self.norm = nn.BatchNorm1d(n_out) if batch_norm else None
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv(x)
-        if self.norm is not None:
-            y = self.norm(y.flatten(0, 1)).view_as(y)
-        return self.dropout(y) if self.dropout is not None else y
 
 
 class TemporalConvSNN(Network):
@@ -77,7 +61,7 @@ class TemporalConvSNN(Network):
         common = dict(learn_tau=learn_tau, per_neuron=per_neuron, parametrisation=parametrisation, dt=dt)
         widths = [n_inputs, *hidden]
         self.synapses = nn.ModuleList(
-            TemporalConvBlock(a, b, k, d, batch_norm, dropout)
+            SynapseBlock(CausalConv1d(a, b, k, d), b, batch_norm, dropout)
             for (a, b), (k, d) in zip(zip(widths[:-1], widths[1:]), self.kernels)
         )
         taus = resolve_layer_taus(tau, hidden)
@@ -88,7 +72,7 @@ class TemporalConvSNN(Network):
     @property
     def receptive_field(self) -> int:
         """Input steps seen by one output step through the convolutions alone (LIF memory adds more)."""
-        return 1 + sum(block.conv.receptive_field - 1 for block in self.synapses)
+        return 1 + sum(block.synapse.receptive_field - 1 for block in self.synapses)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(T, B, n_inputs)`` → output membrane ``(T, B, n_outputs)``."""
