@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import math
 
-import lightning as L
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_snn.data.loaders import time_major_loader
+from lightning_snn.data.loaders import SplitDataModule, time_major_loader
 
 
 def delay_templates(n_classes: int, n_channels: int, gap: int, seed: int) -> torch.Tensor:
@@ -69,7 +68,7 @@ def generate_delay_task(
     return x, y
 
 
-class DelayTaskDataModule(L.LightningDataModule):
+class DelayTaskDataModule(SplitDataModule):
     """Seeded train/val/test splits of the delay-pattern task (see the module docstring)."""
 
     def __init__(
@@ -123,12 +122,3 @@ class DelayTaskDataModule(L.LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         return time_major_loader(self.splits[split], self.hparams.batch_size, shuffle, self.hparams.num_workers)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)

@@ -22,14 +22,13 @@ import importlib.util
 import os
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import tonic
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from lightning_snn.data.cache import CachedFrames, UncachedFrames
-from lightning_snn.data.loaders import time_major_loader
+from lightning_snn.data.loaders import SplitDataModule, time_major_loader
 from lightning_snn.data.download import MissingDataError, is_local_rank_zero, missing_message
 from lightning_snn.data.events import EventFrames
 
@@ -74,7 +73,7 @@ class FramesSource:
         events, _ = self.dataset[index]
         return self.transform(events, where=str(self.dataset.data[index]))
 
-class EventFramesDataModule(L.LightningDataModule):
+class EventFramesDataModule(SplitDataModule):
     """Shared logic of the camera-event DataModules (see the module docstring)."""
 
     tonic_class: type = NMNIST
@@ -155,15 +154,6 @@ class EventFramesDataModule(L.LightningDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         return time_major_loader(self.splits[split], self.batch_size, shuffle, self.num_workers,
                                  persistent_workers=self.num_workers > 0)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
 
 class NMNISTDataModule(EventFramesDataModule):
     """N-MNIST (Orchard et al. 2015): 34×34×2 sensor, 10 classes, T = 10 frames as in PLIF."""

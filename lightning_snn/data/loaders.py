@@ -1,4 +1,4 @@
-"""Evaluation loaders that count every sample exactly once under DDP.
+"""Time-major DataLoaders, and evaluation loaders that count every sample exactly once under DDP.
 
 Lightning's default ``DistributedSampler`` pads validation and test sets whose size does not divide by
 the world size, so a few samples are counted twice and the global accuracy is biased. Under an
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import lightning as L
 import torch.distributed as dist
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset
@@ -35,3 +36,19 @@ def time_major_loader(dataset: Dataset, batch_size: int, shuffle: bool, num_work
         return eval_dataloader(dataset, batch_size, num_workers=num_workers, **kwargs)
     return DataLoader(dataset, batch_size=batch_size, shuffle=True, collate_fn=time_major_collate,
                       num_workers=num_workers, **kwargs)
+
+
+class SplitDataModule(L.LightningDataModule):
+    """Base for DataModules with ``train`` / ``val`` / ``test`` splits: subclasses define ``_loader``."""
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        raise NotImplementedError
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)

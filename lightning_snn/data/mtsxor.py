@@ -13,12 +13,11 @@ A sample is ``x`` ``(T, 2·channels_per_group)`` and ``y`` ``(T,)``; batches are
 """
 from __future__ import annotations
 
-import lightning as L
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_snn.data.collate import IGNORE_INDEX
-from lightning_snn.data.loaders import time_major_loader
+from lightning_snn.data.loaders import SplitDataModule, time_major_loader
 
 def generate_mtsxor(
     n_samples: int,
@@ -50,7 +49,7 @@ def generate_mtsxor(
     x = torch.maximum(x, torch.bernoulli(torch.full_like(p, noise), generator=gen))
     return x, y, first, windows
 
-class MTSXORDataModule(L.LightningDataModule):
+class MTSXORDataModule(SplitDataModule):
     """Seeded train/val/test splits of Multi-Time-Scale XOR (see the module docstring)."""
 
     n_inputs = 40
@@ -88,12 +87,3 @@ class MTSXORDataModule(L.LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         return time_major_loader(self.splits[split], self.hparams.batch_size, shuffle, self.hparams.num_workers)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)

@@ -11,12 +11,11 @@ train/val/test split is a seeded random permutation of the 1797 images.
 """
 from __future__ import annotations
 
-import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_snn.data.loaders import time_major_loader
+from lightning_snn.data.loaders import SplitDataModule, time_major_loader
 
 def pixel_permutation(n_pixels: int, seed: int) -> torch.Tensor:
     """The fixed pixel order of the permuted task (the same for every sample and split)."""
@@ -36,7 +35,7 @@ def images_to_sequences(
         )
     return flat.reshape(len(flat), -1, pixels_per_step)
 
-class SequentialImageDataModule(L.LightningDataModule):
+class SequentialImageDataModule(SplitDataModule):
     """Shared loaders of sequential-image tasks; subclasses fill ``self.splits`` in ``setup``."""
 
     num_classes = 10
@@ -58,15 +57,6 @@ class SequentialImageDataModule(L.LightningDataModule):
         if split not in self.splits:
             self.setup()
         return time_major_loader(self.splits[split], self.hparams.batch_size, shuffle, self.hparams.num_workers)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
 
 class SequentialDigitsDataModule(SequentialImageDataModule):
     """Sequential 8×8 digits, ``T = 64`` (see the module docstring)."""

@@ -25,13 +25,12 @@ import os
 from pathlib import Path
 
 import h5py
-import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from lightning_snn.data.cache import CachedFrames, UncachedFrames
-from lightning_snn.data.loaders import time_major_loader
+from lightning_snn.data.loaders import SplitDataModule, time_major_loader
 from lightning_snn.data.download import MissingDataError, fetch, is_local_rank_zero, locate, missing_message
 from lightning_snn.data.events import SpikeTrainBinning
 
@@ -116,7 +115,7 @@ class BinnedSource:
         times, units = self.reader.events(index)
         return self.binning(times, units, where=f"{self.reader.path}[{index}]")
 
-class HeidelbergDataModule(L.LightningDataModule):
+class HeidelbergDataModule(SplitDataModule):
     """Shared logic of :class:`SHDDataModule` and :class:`SSCDataModule`."""
 
     name = ""
@@ -210,15 +209,6 @@ class HeidelbergDataModule(L.LightningDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         return time_major_loader(self.splits[split], self.batch_size, shuffle, self.num_workers,
                                  persistent_workers=self.num_workers > 0)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
 
     def _close(self) -> None:
         for reader in self.readers.values():
