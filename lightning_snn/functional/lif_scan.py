@@ -157,7 +157,10 @@ def _backward_loop(h, spikes, grad_spikes, beta, thr, x, cfg: LIFConfig, need_be
         # dL/dV_t * dV_t/dH_t (S fixed): 1 (soft) or 1 - S (hard)
         base = carry if cfg.reset == "soft" else torch.addcmul(carry, carry, s_t, value=-1.0)
         gh = _surrogate_backward_add(cfg, base, u, gs)
-        torch.mul(gh, 1.0 - beta, out=grad_x[t]) if cfg.decay_input else grad_x[t].copy_(gh)
+        if cfg.decay_input:
+            torch.mul(gh, 1.0 - beta, out=grad_x[t])
+        else:
+            grad_x[t].copy_(gh)
         if need_beta:
             if t > 0:
                 acc_beta.addcmul_(gh, _membrane_after_reset(h[t - 1], spikes[t - 1], thr, cfg, rest))
