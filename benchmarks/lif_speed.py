@@ -9,6 +9,7 @@ backward, median over repeats after warm-up, all measured in this one process:
 - ``plain loop``    our LIF equations as a plain-autograd loop (``lif_reference``), Linear hoisted;
 - ``native``        ``FeedForwardSNN`` with the fused native backend (the default; on CPU its loops are
                     the compiled Numba kernels when numba is installed);
+- ``native, reset grad``  the native backend with ``detach_reset=False`` (paper E's extra gradient path);
 - ``native torch``  the same with the PyTorch loops (``LIGHTNING_SNN_NUMBA=0``; what CUDA runs);
 - ``native bf16``   the native backend under bf16 autocast (membrane integrated in fp32).
 
@@ -51,9 +52,13 @@ def dense_floor(device):
     return run
 
 
-def native(device):
-    net = FeedForwardSNN(SIZES[0], list(SIZES[1:-1]), SIZES[-1], tau=2.0, neuron=NEURON).to(device)
-    return net
+def native(device, **neuron):
+    return FeedForwardSNN(SIZES[0], list(SIZES[1:-1]), SIZES[-1], tau=2.0, neuron={**NEURON, **neuron}).to(device)
+
+
+def native_full_reset_gradient(device):
+    """Paper E: keep the gradient through the reset (``detach_reset=False``)."""
+    return native(device, detach_reset=False)
 
 
 def plain_loop(device):
@@ -133,6 +138,7 @@ CANDIDATES = {
     "spikingjelly": spikingjelly_multistep,
     "plain loop": plain_loop,
     "native": native,
+    "native, reset grad": native_full_reset_gradient,
     "native torch": native_torch_loops,
     "native bf16": native_bf16,
 }
