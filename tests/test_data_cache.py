@@ -89,3 +89,19 @@ def test_concurrent_writers_leave_a_valid_cache(tmp_path):
     ds = CachedFrames(CountingSource(), list(range(40)), tmp_path, "toy", "train", {"k": 1})
     assert all(ds[i][0][0, 0].item() == i for i in range(40)) and ds.source.calls == 0
     assert not list(ds.directory.glob(".*.tmp"))
+
+
+def test_changed_source_never_reuses_old_frames(tmp_path):
+    """Same dataset, split and settings, but a different source: a new cache entry, correct frames."""
+    settings = {"n_steps": 2}
+
+    def frames_from(offset):
+        return lambda i: np.full((2, 1), float(offset + i), dtype=np.float32)
+
+    first = CachedFrames(frames_from(0), [0, 1, 0], tmp_path, "X", "train", settings)
+    assert first.warm() == 3
+    second = CachedFrames(frames_from(10), [1, 1, 0, 1, 0], tmp_path, "X", "train", settings)
+    assert second.directory != first.directory
+    assert [second[i][0][0, 0].item() for i in range(5)] == [10.0, 11.0, 12.0, 13.0, 14.0]
+    renamed = CachedFrames(frames_from(20), [0, 1, 0], tmp_path, "X", "train", settings, source_id="other.h5")
+    assert renamed.directory != first.directory

@@ -147,3 +147,8 @@ def test_config_fast_dev_run(tmp_path, config, extra):
                 "--model.init_args.network.init_args.fc_hidden", "16", *extra])
     assert cli.trainer.state.finished
     assert np.isfinite(cli.trainer.callback_metrics["test_loss"].item())
+
+
+def test_split_fractions_must_leave_training_data(tmp_path):
+    with pytest.raises(ValueError, match=r"val_fraction \+ test_fraction must be < 1"):
+        CIFAR10DVSDataModule(data_dir=tmp_path, val_fraction=0.6, test_fraction=0.6)

@@ -89,3 +89,9 @@ def test_event_frames_bad_input():
     neg["t"][0] = -5
     with pytest.raises(ValueError, match="rec.bin: timestamps must be finite and >= 0"):
         tf(neg, where="rec.bin")
+
+
+def test_dt_mode_drops_events_after_the_duration():
+    counts = bin_spike_train(np.array([0.05, 1.05, 1.15]), np.array([0, 1, 2]), 3, 3, duration=1.0, dt=0.3)
+    assert counts.shape == (4, 3)  # ceil(1.0 / 0.3) bins
+    assert counts.sum() == 1.0 and counts[0, 0] == 1.0

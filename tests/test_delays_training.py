@@ -187,3 +187,12 @@ def test_epoch_interval_uses_the_epoch_fraction():
     assert module.network.synapses[0].synapse.sigma.item() == pytest.approx(8.0 * (0.5 / 8.0) ** 0.5)
     schedule.on_train_batch_start(SimpleNamespace(global_step=0, estimated_stepping_batches=10), module, None, 0)
     assert schedule.progress == 0.25  # the step hook leaves an epoch schedule alone
+
+
+def test_delay_task_needs_a_step_after_the_last_spike():
+    with pytest.raises(ValueError, match=r"tail >= 1"):
+        DelayTaskDataModule(tail=0)
+    dm = DelayTaskDataModule(n_train=8, n_val=4, n_test=4, tail=1, jitter=2)
+    dm.setup()
+    x, _ = dm.splits["train"].tensors
+    assert x.shape[1] == dm.hparams.onset_range + 5 * dm.hparams.gap + 2 + 1  # onset + max offset + jitter + tail

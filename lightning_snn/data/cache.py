@@ -44,9 +44,9 @@ def settings_dict(settings: Any) -> dict[str, Any]:
     return {"class": name, "fields": fields, "version": CACHE_VERSION}
 
 
-def cache_key(dataset: str, split: str, settings: Any) -> str:
-    """``<dataset>-<split>-<16 hex digits of the settings hash>``."""
-    text = json.dumps(settings_dict(settings), sort_keys=True, default=str)
+def cache_key(dataset: str, split: str, settings: Any, source: str = "") -> str:
+    """``<dataset>-<split>-<16 hex digits of the hash of the settings and the source fingerprint>``."""
+    text = json.dumps({**settings_dict(settings), "source": source}, sort_keys=True, default=str)
     return f"{dataset}-{split}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
@@ -71,11 +71,19 @@ def compact(frames: np.ndarray) -> np.ndarray:
     return frames.astype(np.float32)
 
 
+def source_fingerprint(labels: np.ndarray, source_id: str = "") -> str:
+    """Identify the source data: sample count, a hash of the labels in order, and ``source_id``
+    (e.g. the file's path, size and mtime), so a changed source never reuses another's frames."""
+    digest = hashlib.sha256(np.ascontiguousarray(labels).tobytes()).hexdigest()[:16]
+    return f"n={len(labels)};labels={digest};{source_id}"
+
+
 class CachedFrames(Dataset):
     """Wrap ``source`` (index → ``(frames, label)``) with a per-index on-disk cache of the frames.
 
-    ``labels`` (one per index) are held in memory; only frames go to disk. ``shape_check(frames)``
-    returns ``None`` for a valid entry or a message saying what is wrong.
+    ``labels`` (one per index) are held in memory; only frames go to disk. The cache directory is
+    keyed on the dataset, split, transform settings and :func:`source_fingerprint`.
+    ``shape_check(frames)`` returns ``None`` for a valid entry or a message saying what is wrong.
     """
 
     def __init__(
@@ -87,9 +95,10 @@ class CachedFrames(Dataset):
         split: str,
         settings: Any,
         shape_check: Callable[[np.ndarray], str | None] | None = None,
+        source_id: str = "",
     ) -> None:
         self.source, self.labels = source, np.asarray(labels, dtype=np.int64)
-        self.directory = Path(root) / cache_key(dataset, split, settings)
+        self.directory = Path(root) / cache_key(dataset, split, settings, source_fingerprint(self.labels, source_id))
         self.directory.mkdir(parents=True, exist_ok=True)
         self.shape_check = shape_check
         info = self.directory / "settings.json"

@@ -2,7 +2,7 @@ r"""Delay-pattern task: the class is coded only by the *relative timing* of spik
 
 Every class :math:`k` has a template of offsets :math:`o^k_c`, one per channel: a permutation of
 :math:`\{0, g, 2g, \dots, (C-1)g\}` (``gap`` :math:`g`, drawn once from ``template_seed``), so
-:math:`M = (C-1)g` is the pattern length and no two channels ever fire together. A sample of class :math:`k` is one spike per channel at
+:math:`M = (C-1)g` is the pattern length and no two channels fire together (while ``jitter < gap``). A sample of class :math:`k` is one spike per channel at
 
 .. math::  t_c = s + o^k_c \;(+\ \text{jitter}), \qquad s \sim \mathcal{U}\{0, \dots, R\}
 
@@ -12,7 +12,7 @@ absolute times, so the class is read from the *lags between channels*. A layer w
 :math:`d_c = M - o^k_c` makes the template's spikes coincide on one neuron (the mechanism of Hammouamri
 et al. 2024); a network without delays must hold the earlier spikes in slow membranes.
 
-Samples are ``x`` ``(T, n_channels)`` with ``T = onset_range + max_offset + tail`` and a label ``y``;
+Samples are ``x`` ``(T, n_channels)`` with ``T = onset_range + max_offset + jitter + tail`` and a label ``y``;
 batches are time-major ``(T, B, C)``.
 """
 from __future__ import annotations
@@ -98,10 +98,10 @@ class DelayTaskDataModule(SplitDataModule):
                 f"DelayTaskDataModule needs n_channels >= 2 and n_classes >= 2 (timing *between* channels); "
                 f"got n_channels={n_channels}, n_classes={n_classes}."
             )
-        if min(onset_range, tail, jitter) < 0 or not 0 <= noise < 1:
+        if min(onset_range, jitter) < 0 or tail < 1 or not 0 <= noise < 1:
             raise ValueError(
-                f"DelayTaskDataModule: onset_range, tail, jitter must be >= 0 and noise in [0, 1); got "
-                f"{onset_range}, {tail}, {jitter}, {noise}."
+                f"DelayTaskDataModule: need onset_range, jitter >= 0, tail >= 1 (the last spike needs a step "
+                f"after it) and noise in [0, 1); got {onset_range}, {jitter}, {tail}, {noise}."
             )
         self.save_hyperparameters()
         self.n_inputs, self.num_classes = n_channels, n_classes

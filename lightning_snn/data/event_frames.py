@@ -86,6 +86,11 @@ class EventFramesDataModule(SplitDataModule):
         for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
             if not 0 <= value < 1:
                 raise ValueError(f"{type(self).__name__}: {name} must be in [0, 1), got {value}.")
+        if val_fraction + test_fraction >= 1:
+            raise ValueError(
+                f"{type(self).__name__}: val_fraction + test_fraction must be < 1 to leave training data, "
+                f"got {val_fraction} + {test_fraction}."
+            )
         if batch_size < 1 or num_workers < 0:
             raise ValueError(f"{type(self).__name__}: need batch_size >= 1 and num_workers >= 0, got {batch_size}, {num_workers}.")
         self.transform = EventFrames(self.tonic_class.sensor_size, n_time_bins, spatial_factor)

@@ -91,6 +91,8 @@ def bin_spike_train(
     channels = pool_units(units, n_units, n_channels, where)
     steps, n = time_bins(times, n_steps, duration, dt)
     keep = steps < n
+    if duration is not None:  # dt mode rounds the window up to ceil(D/dt) bins: still drop t >= D
+        keep &= times < duration
     flat = steps[keep] * n_channels + channels[keep]
     return np.bincount(flat, minlength=n * n_channels).reshape(n, n_channels).astype(np.float32)
 

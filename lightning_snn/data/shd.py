@@ -181,8 +181,9 @@ class HeidelbergDataModule(SplitDataModule):
         source = BinnedSource(reader, self.binning)
         if self.cache_dir is None:
             return UncachedFrames(source, reader.labels)
+        stat = reader.path.stat()
         return CachedFrames(source, reader.labels, self.cache_dir, self.name, file_split, self.binning,
-                            self._check_shape)
+                            self._check_shape, source_id=f"{reader.path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}")
 
     def _check_shape(self, frames: np.ndarray) -> str | None:
         b = self.binning

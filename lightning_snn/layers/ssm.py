@@ -87,7 +87,8 @@ class S4DLayer(nn.Module):
         modes = check_d_state(d_state)
         self.d_model, self.d_state, self.mode = d_model, d_state, mode
         self.tau = SSMTimescales(d_model, d_state, init, dt_min, dt_max, learn_a)
-        c = torch.randn(d_model, modes, dtype=torch.complex64) * (0.5**0.5)  # unit variance complex normal
+        # complex normal with E|c|^2 = 1/2 (torch.randn complex already has E|z|^2 = 1; S4D uses 1)
+        c = torch.randn(d_model, modes, dtype=torch.complex64) * (0.5**0.5)
         self.C = nn.Parameter(torch.view_as_real(c).to(torch.get_default_dtype()).clone())
         self.D = nn.Parameter(torch.randn(d_model))
 
