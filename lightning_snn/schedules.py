@@ -122,11 +122,15 @@ def hierarchical_kernels(
     >>> hierarchical_kernels(3, (3, 7), (1, 4))
     [(3, 1), (5, 2), (7, 4)]
     """
-    def ends(v):
-        return (v, v) if isinstance(v, int) else tuple(v)
+    def ends(v, name: str) -> tuple[int, int]:
+        if isinstance(v, int):
+            return v, v
+        if len(v) != 2:
+            raise ValueError(f"{name} must be an int or a (first layer, last layer) pair, got {v!r}.")
+        return tuple(v)
 
-    k_lo, k_hi = ends(kernel_size)
-    d_lo, d_hi = ends(dilation)
+    k_lo, k_hi = ends(kernel_size, "kernel_size")
+    d_lo, d_hi = ends(dilation, "dilation")
     if min(k_lo, k_hi) < 1 or min(d_lo, d_hi) < 1:
         raise ValueError(f"kernel sizes and dilations must be >= 1, got {kernel_size} and {dilation}.")
     ks = _profile(n_layers, k_lo, k_hi, kind)

@@ -81,3 +81,14 @@ def test_per_step_readout_needs_per_step_targets():
     m = SpikingClassifier(FeedForwardSNN(4, [8], 2), readout="per_step")
     with pytest.raises(ValueError, match=r"\(T, B\)"):
         m._loss(torch.rand(5, 3, 2), torch.tensor([0, 1, 0]))
+
+
+def test_zero_tau_lr_freezes_tau_and_lengths_are_validated():
+    m = SpikingClassifier(FeedForwardSNN(4, [8], 2), tau_lr=0.0, delay_lr=0.0)
+    assert {g["name"]: g["lr"] for g in m.parameter_groups()}["tau"] == 0.0
+    with pytest.raises(ValueError, match="tau_lr must be >= 0"):
+        SpikingClassifier(FeedForwardSNN(4, [8], 2), tau_lr=-1.0)
+    with pytest.raises(ValueError, match=r"lengths must lie in \[1, T=3\]"):
+        readout_logits(torch.rand(3, 2, 2), "last", torch.tensor([4, 1]))
+    with pytest.raises(ValueError, match=r"lengths must lie in \[1, T=3\]"):
+        readout_logits(torch.rand(3, 2, 2), "max", torch.tensor([0, 1]))

@@ -158,3 +158,25 @@ def test_surrogate_choice_reaches_the_gradient():
     lif = LearnableLIF(1, tau=2.0, decay_input=False, surrogate="box", surrogate_alpha=1.0)
     lif(x).sum().backward()
     assert x.grad.item() == pytest.approx(Surrogate("box", 1.0).derivative(torch.tensor(-0.1)).item())
+
+
+@pytest.mark.parametrize("x, match", [(torch.ones(4, 2, 3, dtype=torch.uint8), "floating-point"),
+                                      (torch.ones(4, 2, 3, dtype=torch.bool), "floating-point"),
+                                      (torch.ones(0, 2, 3), "T >= 1")])
+def test_integer_and_empty_inputs_get_clear_errors(x, match):
+    with pytest.raises(ValueError, match=match):
+        LearnableLIF(3)(x)
+    with pytest.raises(ValueError, match=match):
+        LeakyReadout(3)(x)
+
+
+def test_readout_integrates_half_precision_in_float32():
+    ro = LeakyReadout(3, tau=50.0, learn_tau=True)
+    x = torch.rand(250, 2, 3).to(torch.bfloat16).requires_grad_()
+    v = ro(x)
+    v32 = ro(x.detach().float())
+    assert v.dtype == torch.bfloat16
+    assert torch.allclose(v.float(), v32, rtol=1e-2)  # only the final rounding to bf16 differs
+    assert torch.equal(v, v32.to(torch.bfloat16))
+    v.float().sum().backward()
+    assert x.grad.dtype == torch.bfloat16

@@ -63,3 +63,10 @@ def test_kernel_schedule_grows_and_constant_baseline():
 def test_bad_schedules(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_kernel_schedule_needs_pairs():
+    with pytest.raises(ValueError, match="kernel_size must be an int or a"):
+        hierarchical_kernels(3, [3, 5, 7])
+    with pytest.raises(ValueError, match="dilation must be an int or a"):
+        hierarchical_kernels(3, (3, 5), (1,))

@@ -180,7 +180,9 @@ class FusedLeakyIntegrator(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, decay: torch.Tensor, decay_input: bool) -> torch.Tensor:
-        beta = decay.to(x.dtype)
+        dtype = x.dtype
+        x = x.float() if dtype in (torch.float16, torch.bfloat16) else x  # integrate in float32
+        beta = decay.detach().to(x.dtype)
         v = torch.empty_like(x)
         prev = torch.zeros_like(x[0])
         for t, x_t in enumerate(x.unbind(0)):
@@ -188,9 +190,9 @@ class FusedLeakyIntegrator(torch.autograd.Function):
                 prev = torch.lerp(x_t, prev, beta if beta.dim() else float(beta), out=v[t])
             else:
                 prev = torch.addcmul(x_t, prev, beta, out=v[t])
-        ctx.decay_input, ctx.decay_like = decay_input, decay
+        ctx.decay_input, ctx.decay_like, ctx.dtype = decay_input, decay, dtype
         ctx.save_for_backward(v, beta, x if decay_input and decay.requires_grad else None)
-        return v
+        return v.to(dtype)
 
     @staticmethod
     def backward(ctx, grad_v: torch.Tensor):
@@ -199,6 +201,7 @@ class FusedLeakyIntegrator(torch.autograd.Function):
         grad_x = torch.empty_like(v) if need_x else None
         acc = torch.zeros_like(v[0]) if need_beta else None
         carry = torch.zeros_like(v[0])
+        grad_v = grad_v.to(v.dtype)
         for t in range(v.shape[0] - 1, -1, -1):
             gv = grad_v[t] + carry
             if need_x and ctx.decay_input:
@@ -211,6 +214,7 @@ class FusedLeakyIntegrator(torch.autograd.Function):
                 if ctx.decay_input:
                     acc.sub_(gv * x[t])
             carry = gv.mul_(beta)
+        grad_x = grad_x.to(ctx.dtype) if need_x else None
         return grad_x, _reduce_to(acc, ctx.decay_like) if need_beta else None, None
 
 

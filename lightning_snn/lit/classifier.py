@@ -49,6 +49,8 @@ def readout_logits(out: torch.Tensor, readout: str, lengths: torch.Tensor | None
     """Reduce network output ``(T, B, K)`` to logits ``(B, K)`` (or keep ``(T, B, K)`` for per_step)."""
     if out.dim() == 2 or readout == "per_step":
         return out
+    if lengths is not None and not bool(((lengths >= 1) & (lengths <= out.shape[0])).all()):
+        raise ValueError(f"Sequence lengths must lie in [1, T={out.shape[0]}], got {lengths.tolist()}.")
     mask = time_mask(lengths, out.shape[0])
     if readout == "last":
         if lengths is None:
@@ -93,6 +95,9 @@ class SpikingClassifier(L.LightningModule):
             raise ValueError(f"Unknown scheduler {scheduler!r}; expected 'cosine' or 'none'.")
         if not lr > 0:
             raise ValueError(f"lr must be > 0, got {lr}.")
+        for name, value in (("tau_lr", tau_lr), ("delay_lr", delay_lr)):
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be >= 0 (0 freezes those parameters) or None, got {value}.")
         self.network = build_network(network) if isinstance(network, dict) else network
         num_classes = num_classes or getattr(self.network, "n_outputs", None)
         if not num_classes or num_classes < 2:
@@ -147,7 +152,11 @@ class SpikingClassifier(L.LightningModule):
     def parameter_groups(self) -> list[dict[str, Any]]:
         """Weights, τ and delay positions, each with its own learning rate (and no decay on τ/delays)."""
         hp = self.hparams
-        rates = {"weight": hp.lr, "tau": hp.tau_lr or hp.lr, "delay": hp.delay_lr or 100 * hp.lr}
+        rates = {
+            "weight": hp.lr,
+            "tau": hp.lr if hp.tau_lr is None else hp.tau_lr,  # 0.0 freezes τ
+            "delay": 100 * hp.lr if hp.delay_lr is None else hp.delay_lr,
+        }
         groups: dict[str, list[nn.Parameter]] = {"weight": [], "tau": [], "delay": []}
         for name, p in self.network.named_parameters():
             if p.requires_grad:

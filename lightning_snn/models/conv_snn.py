@@ -79,9 +79,9 @@ class ConvSNN(Network):
         neuron: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        c, h, w = (int(v) for v in input_shape)
-        if min(c, h, w) < 1 or len(tuple(input_shape)) != 3:
+        if len(tuple(input_shape)) != 3 or min(int(v) for v in input_shape) < 1:
             raise ValueError(f"input_shape must be (channels, height, width) >= 1, got {tuple(input_shape)}.")
+        c, h, w = (int(v) for v in input_shape)
         if n_outputs < 2 or n_conv < 1 or channels < 1 or fc_hidden < 1 or votes < 1:
             raise ValueError(
                 f"Need n_outputs >= 2 and n_conv, channels, fc_hidden, votes >= 1; got n_outputs={n_outputs}, "

@@ -26,11 +26,13 @@ from lightning_snn.neurons.time_constant import TauInit, TimeConstant
 
 def check_time_major(x: torch.Tensor, n_features: int, where: str) -> None:
     """Raise a ``ValueError`` unless ``x`` is a finite ``(T, B, n_features)`` tensor."""
-    if x.dim() != 3 or x.shape[-1] != n_features:
+    if x.dim() != 3 or x.shape[-1] != n_features or x.shape[0] < 1:
         raise ValueError(
-            f"{where} expects time-major input (T, B, {n_features}); got shape {tuple(x.shape)}. "
+            f"{where} expects time-major input (T, B, {n_features}) with T >= 1; got shape {tuple(x.shape)}. "
             "Batches are (T, B, C): transpose batch-major data with x.transpose(0, 1)."
         )
+    if not x.is_floating_point():
+        raise ValueError(f"{where} expects a floating-point input, got {x.dtype}; cast event frames with x.float().")
     # One read-only reduction: NaN propagates through the sum; only then look for it element-wise.
     if torch.isnan(x.sum()) and torch.isnan(x).any():
         raise ValueError(f"{where} received NaN in its input of shape {tuple(x.shape)}.")

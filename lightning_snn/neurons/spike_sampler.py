@@ -17,7 +17,8 @@ takes a seed from the global torch RNG at construction (reproducible under ``see
 different for every sampler of a network).
 
 In eval mode, ``eval_mode`` picks ``"threshold"`` (spike iff clamp(y) > 0.5, deterministic),
-``"expectation"`` (emit clamp(y, 0, 1), deterministic) or ``"sample"`` (keep sampling).
+``"expectation"`` (emit clamp(y, 0, 1), deterministic) or ``"sample"`` (keep sampling, from a
+fixed-seed generator on every call that never advances the checkpointed training generator).
 """
 from __future__ import annotations
 
@@ -36,6 +37,10 @@ from lightning_snn.functional.sampling import (
 from lightning_snn.neurons.lif import check_time_major
 
 EVAL_MODES = ("threshold", "expectation", "sample")
+
+
+#: Mixed into the seed of the evaluation-time generator (``eval_mode="sample"``).
+EVAL_SEED_SALT = 0x5EED_E7A1
 
 
 class SpikeSampler(nn.Module):
@@ -84,6 +89,16 @@ class SpikeSampler(nn.Module):
             self._generators[kind] = moved
         return self._generators[kind]
 
+    def _sampling_generator(self, device: torch.device) -> torch.Generator:
+        """Training draws advance the checkpointed generator. Evaluation in ``"sample"`` mode draws from
+        a fresh generator with a fixed seed on every call, so validation (Lightning's sanity check
+        included) never shifts the training noise and a resumed run equals an uninterrupted one."""
+        if self.training:
+            return self.generator(device)
+        gen = torch.Generator(device=device)
+        gen.manual_seed(self.seed ^ EVAL_SEED_SALT)
+        return gen
+
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
         """Unclamped spike probabilities ``y = a·x + b``."""
         return self.scale * x + self.bias
@@ -95,7 +110,7 @@ class SpikeSampler(nn.Module):
         y = self.probabilities(x)
         check_probabilities(y, type(self).__name__)
         if self.training or self.eval_mode == "sample":
-            uniform = torch.rand(y.shape, generator=self.generator(y.device), device=y.device, dtype=y.dtype)
+            uniform = torch.rand(y.shape, generator=self._sampling_generator(y.device), device=y.device, dtype=y.dtype)
             spikes = bernoulli_spikes(y, uniform, self.surrogate)
         else:
             spikes = deterministic_spikes(y, self.eval_mode)
