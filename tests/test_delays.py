@@ -216,7 +216,7 @@ def test_dcls_parameters_replaced_and_positions_in_delay_group():
         (lambda: DelayedLinear(3, 2, max_delay=0), "max_delay must be an integer >= 1"),
         (lambda: DelayedLinear(3, 2, max_delay=2.5), "max_delay must be an integer >= 1"),
         (lambda: DelayedLinear(3, 2, max_delay=4, backend="cuda"), "unknown backend"),
-        (lambda: DelayedLinear(3, 2, max_delay=4)(torch.zeros(0, 1, 3)), "at least one time step"),
+        (lambda: DelayedLinear(3, 2, max_delay=4)(torch.zeros(0, 1, 3)), "T >= 1"),
         (lambda: DelayedLinear(3, 2, max_delay=4)(torch.zeros(5, 3)), r"time-major input \(T, B, 3\)"),
         (lambda: IntegerDelayLinear(torch.ones(2, 2), torch.tensor([[0, 5], [1, 2]]), max_delay=5), r"\[0, 4\]"),
         (lambda: IntegerDelayLinear(torch.ones(2, 2), torch.tensor([[0, -1], [1, 2]])), r"\[-1, 2\]"),

@@ -68,3 +68,16 @@ def test_fixed_tau_is_a_buffer():
 def test_bad_tau_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TimeConstant(3, **kwargs)
+
+
+@pytest.mark.parametrize("param, raw", [("plif", [-12.0, 6.0]), ("log", [math.log(500.0), math.log(0.2)])])
+def test_tau_beyond_a_bound_keeps_the_gradient_back_inside(param, raw):
+    """Neuron 0 is past the slow bound (β too large), neuron 1 past the fast one (β too small)."""
+    tc = TimeConstant(2, tau=3.0, per_neuron=True, parametrisation=param)
+    with torch.no_grad():
+        tc.raw.copy_(torch.tensor(raw))
+    assert torch.allclose(tc.value, torch.tensor([tc.tau_max, tc.tau_min]), rtol=1e-3)
+    # descending this loss lowers β[0] and raises β[1]: both back inside, so the gradient is kept
+    inward = torch.autograd.grad((tc.decay() * torch.tensor([1.0, -1.0])).sum(), tc.raw)[0]
+    outward = torch.autograd.grad((tc.decay() * torch.tensor([-1.0, 1.0])).sum(), tc.raw)[0]
+    assert (inward != 0).all() and (outward == 0).all()

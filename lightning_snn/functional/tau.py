@@ -10,7 +10,9 @@ multiplies the membrane each step) from it, so τ can never leave its bounds wha
     raw :math:`r = \ln\tau`, :math:`\beta = \alpha = \mathrm{clamp}(e^{-dt/\tau}, \alpha_{min}, \alpha_{max})`,
     with :math:`[\alpha_{min}, \alpha_{max}] = [e^{-dt/\tau_{min}}, e^{-dt/\tau_{max}}]`.
 
-Both accept a scalar (one τ per layer) or a vector (one τ per neuron). With :math:`\tau_{min} > dt`
+The clamps are :class:`~lightning_snn.functional.clamp.InwardClamp`: a τ pushed past a bound keeps
+the gradient that would bring it back, so it never sticks there. Both accept a scalar (one τ per
+layer) or a vector (one τ per neuron). With :math:`\tau_{min} > dt`
 for PLIF and :math:`0 < \tau_{min} < \tau_{max} < \infty` for the log form, β stays strictly inside (0, 1).
 """
 from __future__ import annotations
@@ -18,6 +20,8 @@ from __future__ import annotations
 import math
 
 import torch
+
+from lightning_snn.functional.clamp import inward_clamp
 
 PARAMETRISATIONS = ("plif", "log")
 
@@ -57,11 +61,11 @@ def decay_from_raw(
 ) -> torch.Tensor:
     """The per-step membrane decay β ∈ (0, 1), differentiable in ``raw`` inside the bounds."""
     if parametrisation == "plif":
-        k = torch.sigmoid(raw).clamp(dt / tau_max, dt / tau_min)
+        k = inward_clamp(torch.sigmoid(raw), dt / tau_max, dt / tau_min)
         return 1.0 - k
     if parametrisation == "log":
         alpha = torch.exp(-dt / torch.exp(raw))
-        return alpha.clamp(math.exp(-dt / tau_min), math.exp(-dt / tau_max))
+        return inward_clamp(alpha, math.exp(-dt / tau_min), math.exp(-dt / tau_max))
     raise ValueError(f"Unknown tau parametrisation {parametrisation!r}; expected one of {PARAMETRISATIONS}.")
 
 

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from lightning_snn.functional.clamp import InwardClamp
 from lightning_snn.layers.delay_fft import gaussian_delay_fft
 from lightning_snn.layers.integer_delay import IntegerDelayLinear, integer_delay_linear
 from lightning_snn.neurons.lif import check_time_major
@@ -40,28 +41,6 @@ def _dcls1d(in_features: int, out_features: int, max_delay: int) -> nn.Module:
     except ImportError as err:  # pragma: no cover - dcls is a runtime dependency
         raise ImportError("DelayedLinear needs the DCLS package: pip install dcls") from err
     return Dcls1d(in_features, out_features, kernel_count=1, dilated_kernel_size=max_delay, version="gauss", bias=False)
-
-
-class InwardClamp(torch.autograd.Function):
-    """``clamp(p, lo, hi)`` whose backward keeps the gradient of an out-of-range ``p`` when a descent
-    step would move it back inside (and drops it when it would push further out).
-
-    A plain clamp gives an out-of-range position no gradient at all, so a position that the optimiser
-    pushes past a bound stays there for good. Upstream (``Thvnvtos/SNN-delays``) avoids this by clamping
-    the parameter in place after every step; this keeps the parametrisation pure and has the same effect.
-    """
-
-    @staticmethod
-    def forward(ctx, p: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
-        ctx.save_for_backward(p)
-        ctx.lo, ctx.hi = lo, hi
-        return p.clamp(lo, hi)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        (p,) = ctx.saved_tensors
-        keep = ((p >= ctx.lo) & (p <= ctx.hi)) | ((p < ctx.lo) & (grad < 0)) | ((p > ctx.hi) & (grad > 0))
-        return torch.where(keep, grad, torch.zeros_like(grad)), None, None
 
 
 class DelayedLinear(nn.Module):
@@ -115,8 +94,6 @@ class DelayedLinear(nn.Module):
     def forward(self, x: torch.Tensor, integer: bool | None = None) -> torch.Tensor:
         """``(T, B, in)`` → ``(T, B, out)``; ``integer`` overrides the eval-mode integer-delay switch."""
         check_time_major(x, self.in_features, type(self).__name__)
-        if x.shape[0] < 1:
-            raise ValueError(f"DelayedLinear needs at least one time step, got input of shape {tuple(x.shape)}.")
         use_integer = (not self.training and self.integer_eval) if integer is None else integer
         if use_integer:
             return integer_delay_linear(x, self.weight, self.delay().detach().round().long())
