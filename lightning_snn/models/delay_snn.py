@@ -15,16 +15,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import torch
 from torch import nn
 
 from lightning_snn.layers.delayed_linear import DelayedLinear
-from lightning_snn.models.feedforward import SynapseBlock, TauSpec, resolve_layer_taus
-from lightning_snn.models.network import Network
-from lightning_snn.neurons.lif import LeakyReadout, LearnableLIF, check_time_major
+from lightning_snn.models.feedforward import StackedSNN, SynapseBlock, TauSpec, check_layer_sizes
+from lightning_snn.neurons.lif import LeakyReadout
 
 
-class DelaySNN(Network):
+class DelaySNN(StackedSNN):
     """Feed-forward SNN with learnable synaptic delays (see the module docstring)."""
 
     def __init__(
@@ -48,13 +46,7 @@ class DelaySNN(Network):
     ) -> None:
         super().__init__()
         hidden = list(hidden)
-        if n_inputs < 1 or n_outputs < 1 or not hidden or min(hidden) < 1:
-            raise ValueError(
-                f"DelaySNN needs n_inputs >= 1, n_outputs >= 1 and at least one hidden layer of width >= 1; "
-                f"got n_inputs={n_inputs}, hidden={hidden}, n_outputs={n_outputs}."
-            )
-        if not 0 <= dropout < 1:
-            raise ValueError(f"DelaySNN: dropout must be in [0, 1), got {dropout}.")
+        check_layer_sizes(type(self).__name__, n_inputs, hidden, n_outputs, dropout)
         self.n_inputs, self.n_outputs = n_inputs, n_outputs
         neuron = {"detach_reset": True, **(neuron or {})}
         common = dict(learn_tau=learn_tau, per_neuron=per_neuron, parametrisation=parametrisation, dt=dt)
@@ -63,17 +55,10 @@ class DelaySNN(Network):
             SynapseBlock(DelayedLinear(a, b, max_delay, backend=delay_backend), b, batch_norm, dropout)
             for a, b in zip(widths[:-1], widths[1:])
         )
-        taus = resolve_layer_taus(tau, hidden)
-        self.neurons = nn.ModuleList(LearnableLIF(w, tau=t, **common, **neuron) for w, t in zip(hidden, taus))
+        self.neurons = self.hidden_neurons(hidden, tau, **common, **neuron)
         if delay_output:
             self.output_synapse = DelayedLinear(hidden[-1], n_outputs, max_delay, backend=delay_backend)
         else:
             self.output_synapse = nn.Linear(hidden[-1], n_outputs)
         self.output = LeakyReadout(n_outputs, readout_tau, learn_readout_tau, parametrisation, dt)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(T, B, n_inputs)`` → output membrane ``(T, B, n_outputs)``."""
-        check_time_major(x, self.n_inputs, type(self).__name__)
-        for synapse, neuron in zip(self.synapses, self.neurons):
-            x = neuron(synapse(x))
-        return self.output(self.output_synapse(x))

@@ -57,7 +57,34 @@ class SynapseBlock(nn.Module):
         return self.dropout(y) if self.dropout is not None else y
 
 
-class FeedForwardSNN(Network):
+def check_layer_sizes(where: str, n_inputs: int, hidden: list[int], n_outputs: int, dropout: float) -> None:
+    """Raise ``ValueError`` for empty layers or a dropout outside [0, 1)."""
+    if n_inputs < 1 or n_outputs < 1 or not hidden or min(hidden) < 1:
+        raise ValueError(
+            f"{where} needs n_inputs >= 1, n_outputs >= 1 and at least one hidden layer of width >= 1; "
+            f"got n_inputs={n_inputs}, hidden={hidden}, n_outputs={n_outputs}."
+        )
+    if not 0 <= dropout < 1:
+        raise ValueError(f"{where}: dropout must be in [0, 1), got {dropout}.")
+
+
+class StackedSNN(Network):
+    """Base of the feed-forward networks: ``synapses[l]`` → ``neurons[l]`` per hidden layer, then
+    ``output_synapse`` → ``output``. Subclasses build those four attributes and ``n_inputs``."""
+
+    def hidden_neurons(self, hidden: list[int], tau: TauSpec, **neuron: Any) -> nn.ModuleList:
+        """One :class:`LearnableLIF` per hidden layer, initial τ from ``tau`` (number, list or schedule)."""
+        return nn.ModuleList(LearnableLIF(w, tau=t, **neuron) for w, t in zip(hidden, resolve_layer_taus(tau, hidden)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(T, B, n_inputs)`` → output membrane (or spikes) ``(T, B, n_outputs)``."""
+        check_time_major(x, self.n_inputs, type(self).__name__)
+        for synapse, neuron in zip(self.synapses, self.neurons):
+            x = neuron(synapse(x))
+        return self.output(self.output_synapse(x))
+
+
+class FeedForwardSNN(StackedSNN):
     """Feed-forward SNN (see the module docstring)."""
 
     def __init__(
@@ -79,33 +106,19 @@ class FeedForwardSNN(Network):
     ) -> None:
         super().__init__()
         hidden = list(hidden)
-        if n_inputs < 1 or n_outputs < 1 or not hidden or min(hidden) < 1:
-            raise ValueError(
-                f"Need n_inputs >= 1, n_outputs >= 1 and at least one hidden layer of width >= 1; "
-                f"got n_inputs={n_inputs}, hidden={hidden}, n_outputs={n_outputs}."
-            )
+        check_layer_sizes(type(self).__name__, n_inputs, hidden, n_outputs, dropout)
         if readout not in READOUTS:
             raise ValueError(f"Unknown readout {readout!r}; expected one of {READOUTS}.")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
         self.n_inputs, self.n_outputs, self.readout = n_inputs, n_outputs, readout
         neuron = dict(neuron or {})
         common = dict(learn_tau=learn_tau, per_neuron=per_neuron, parametrisation=parametrisation, dt=dt)
         widths = [n_inputs, *hidden]
-        taus = resolve_layer_taus(tau, hidden)
         self.synapses = nn.ModuleList(
             SynapseBlock(nn.Linear(a, b), b, batch_norm, dropout) for a, b in zip(widths[:-1], widths[1:])
         )
-        self.neurons = nn.ModuleList(LearnableLIF(w, tau=t, **common, **neuron) for w, t in zip(hidden, taus))
+        self.neurons = self.hidden_neurons(hidden, tau, **common, **neuron)
         self.output_synapse = nn.Linear(hidden[-1], n_outputs)
         if readout == "membrane":
             self.output = LeakyReadout(n_outputs, readout_tau, learn_readout_tau, parametrisation, dt)
         else:
             self.output = LearnableLIF(n_outputs, tau=readout_tau, **{**common, "learn_tau": learn_readout_tau}, **neuron)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(T, B, n_inputs)`` → output membrane or spikes ``(T, B, n_outputs)``."""
-        check_time_major(x, self.n_inputs, type(self).__name__)
-        for synapse, neuron in zip(self.synapses, self.neurons):
-            x = neuron(synapse(x))
-        return self.output(self.output_synapse(x))

@@ -14,17 +14,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import torch
 from torch import nn
 
 from lightning_snn.layers.temporal_conv import CausalConv1d
-from lightning_snn.models.feedforward import SynapseBlock, TauSpec, resolve_layer_taus
-from lightning_snn.models.network import Network
-from lightning_snn.neurons.lif import LeakyReadout, LearnableLIF, check_time_major
+from lightning_snn.models.feedforward import StackedSNN, SynapseBlock, TauSpec, check_layer_sizes
+from lightning_snn.neurons.lif import LeakyReadout
 from lightning_snn.schedules import hierarchical_kernels
 
 
-class TemporalConvSNN(Network):
+class TemporalConvSNN(StackedSNN):
     """Temporal-convolution SNN with per-layer kernel size and dilation (see the module docstring)."""
 
     def __init__(
@@ -48,13 +46,7 @@ class TemporalConvSNN(Network):
     ) -> None:
         super().__init__()
         hidden = list(hidden)
-        if n_inputs < 1 or n_outputs < 1 or not hidden or min(hidden) < 1:
-            raise ValueError(
-                f"TemporalConvSNN needs n_inputs >= 1, n_outputs >= 1 and at least one hidden layer of width "
-                f">= 1; got n_inputs={n_inputs}, hidden={hidden}, n_outputs={n_outputs}."
-            )
-        if not 0 <= dropout < 1:
-            raise ValueError(f"TemporalConvSNN: dropout must be in [0, 1), got {dropout}.")
+        check_layer_sizes(type(self).__name__, n_inputs, hidden, n_outputs, dropout)
         ends = [v if isinstance(v, int) else tuple(v) for v in (kernel_size, dilation)]
         self.kernels = hierarchical_kernels(len(hidden), ends[0], ends[1], kernel_kind)
         self.n_inputs, self.n_outputs = n_inputs, n_outputs
@@ -64,8 +56,7 @@ class TemporalConvSNN(Network):
             SynapseBlock(CausalConv1d(a, b, k, d), b, batch_norm, dropout)
             for (a, b), (k, d) in zip(zip(widths[:-1], widths[1:]), self.kernels)
         )
-        taus = resolve_layer_taus(tau, hidden)
-        self.neurons = nn.ModuleList(LearnableLIF(w, tau=t, **common, **(neuron or {})) for w, t in zip(hidden, taus))
+        self.neurons = self.hidden_neurons(hidden, tau, **common, **(neuron or {}))
         self.output_synapse = nn.Linear(hidden[-1], n_outputs)
         self.output = LeakyReadout(n_outputs, readout_tau, learn_readout_tau, parametrisation, dt)
 
@@ -74,9 +65,3 @@ class TemporalConvSNN(Network):
         """Input steps seen by one output step through the convolutions alone (LIF memory adds more)."""
         return 1 + sum(block.synapse.receptive_field - 1 for block in self.synapses)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(T, B, n_inputs)`` → output membrane ``(T, B, n_outputs)``."""
-        check_time_major(x, self.n_inputs, type(self).__name__)
-        for synapse, neuron in zip(self.synapses, self.neurons):
-            x = neuron(synapse(x))
-        return self.output(self.output_synapse(x))
