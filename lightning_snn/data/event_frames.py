@@ -54,14 +54,18 @@ class LocalFiles:
         except Exception as err:
             raise self._missing(repr(err)) from err
 
+
 class NMNIST(LocalFiles, tonic.datasets.NMNIST):
     recording_suffix = ".bin"
+
 
 class DVSGesture(LocalFiles, tonic.datasets.DVSGesture):
     recording_suffix = ".npy"
 
+
 class CIFAR10DVS(LocalFiles, tonic.datasets.CIFAR10DVS):
     recording_suffix = ".aedat4"
+
 
 class FramesSource:
     """``index → (T, P, H, W)`` frames of a tonic dataset (picklable, for DataLoader workers)."""
@@ -72,6 +76,7 @@ class FramesSource:
     def __call__(self, index: int) -> np.ndarray:
         events, _ = self.dataset[index]
         return self.transform(events, where=str(self.dataset.data[index]))
+
 
 class EventFramesDataModule(SplitDataModule):
     """Shared logic of the camera-event DataModules (see the module docstring)."""
@@ -160,6 +165,7 @@ class EventFramesDataModule(SplitDataModule):
         return time_major_loader(self.splits[split], self.batch_size, shuffle, self.num_workers,
                                  persistent_workers=self.num_workers > 0)
 
+
 class NMNISTDataModule(EventFramesDataModule):
     """N-MNIST (Orchard et al. 2015): 34×34×2 sensor, 10 classes, T = 10 frames as in PLIF."""
 
@@ -171,6 +177,7 @@ class NMNISTDataModule(EventFramesDataModule):
         super().__init__(data_dir, n_time_bins, spatial_factor, batch_size, val_fraction, seed, download,
                          num_workers, cache_dir)
         self.save_hyperparameters()
+
 
 class DVSGestureDataModule(EventFramesDataModule):
     """DVS128 Gesture (Amir et al. 2017): 128×128×2 sensor, 11 classes, T = 20 frames as in PLIF."""
@@ -184,6 +191,7 @@ class DVSGestureDataModule(EventFramesDataModule):
         super().__init__(data_dir, n_time_bins, spatial_factor, batch_size, val_fraction, seed, download,
                          num_workers, cache_dir)
         self.save_hyperparameters()
+
 
 class CIFAR10DVSDataModule(EventFramesDataModule):
     """CIFAR10-DVS (Li et al. 2017): 128×128×2, 10 classes, T = 20; one folder, seeded test/val split."""

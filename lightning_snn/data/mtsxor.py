@@ -49,6 +49,7 @@ def generate_mtsxor(
     x = torch.maximum(x, torch.bernoulli(torch.full_like(p, noise), generator=gen))
     return x, y, first, windows
 
+
 class MTSXORDataModule(SplitDataModule):
     """Seeded train/val/test splits of Multi-Time-Scale XOR (see the module docstring)."""
 

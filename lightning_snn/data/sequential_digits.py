@@ -21,6 +21,7 @@ def pixel_permutation(n_pixels: int, seed: int) -> torch.Tensor:
     """The fixed pixel order of the permuted task (the same for every sample and split)."""
     return torch.randperm(n_pixels, generator=torch.Generator().manual_seed(seed))
 
+
 def images_to_sequences(
     images: np.ndarray | torch.Tensor, scale: float, permutation: torch.Tensor | None, pixels_per_step: int = 1
 ) -> torch.Tensor:
@@ -34,6 +35,7 @@ def images_to_sequences(
             "choose a divisor (1 gives one pixel per step)."
         )
     return flat.reshape(len(flat), -1, pixels_per_step)
+
 
 class SequentialImageDataModule(SplitDataModule):
     """Shared loaders of sequential-image tasks; subclasses fill ``self.splits`` in ``setup``."""
@@ -57,6 +59,7 @@ class SequentialImageDataModule(SplitDataModule):
         if split not in self.splits:
             self.setup()
         return time_major_loader(self.splits[split], self.hparams.batch_size, shuffle, self.hparams.num_workers)
+
 
 class SequentialDigitsDataModule(SequentialImageDataModule):
     """Sequential 8×8 digits, ``T = 64`` (see the module docstring)."""

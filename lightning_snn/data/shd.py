@@ -36,6 +36,7 @@ from lightning_snn.data.events import SpikeTrainBinning
 
 KEYS = ("spikes/times", "spikes/units", "labels")
 
+
 class HeidelbergFile:
     """Lazy, fork-safe reader of one SHD/SSC HDF5 file; validated when constructed."""
 
@@ -105,6 +106,7 @@ class HeidelbergFile:
         except Exception:
             pass
 
+
 class BinnedSource:
     """``index → (T, C)`` counts of one file (picklable, for DataLoader workers)."""
 
@@ -114,6 +116,7 @@ class BinnedSource:
     def __call__(self, index: int) -> np.ndarray:
         times, units = self.reader.events(index)
         return self.binning(times, units, where=f"{self.reader.path}[{index}]")
+
 
 class HeidelbergDataModule(SplitDataModule):
     """Shared logic of :class:`SHDDataModule` and :class:`SSCDataModule`."""
@@ -218,6 +221,7 @@ class HeidelbergDataModule(SplitDataModule):
     def teardown(self, stage: str | None = None) -> None:
         self._close()
 
+
 class SHDDataModule(HeidelbergDataModule):
     """Spiking Heidelberg Digits: 20 classes, 8156 train / 2264 test samples (see the module docstring)."""
 
@@ -243,6 +247,7 @@ class SHDDataModule(HeidelbergDataModule):
         super().__init__(data_dir, n_steps, n_channels, batch_size, val_fraction, seed, download, num_workers,
                          cache_dir, duration, dt)
         self.save_hyperparameters()
+
 
 class SSCDataModule(HeidelbergDataModule):
     """Spiking Speech Commands: 35 classes, own train / valid / test files (see the module docstring)."""
@@ -273,6 +278,7 @@ class SSCDataModule(HeidelbergDataModule):
                          cache_dir, duration, dt)
         self.save_hyperparameters()
 
+
 def write_heidelberg_file(path: str | os.PathLike, times: list[np.ndarray], units: list[np.ndarray],
                           labels: np.ndarray, keys: list[str] | None = None) -> Path:
     """Write an SHD/SSC-format HDF5 file (ragged float16 ``spikes/times``, uint16 ``spikes/units``, labels).
@@ -289,6 +295,7 @@ def write_heidelberg_file(path: str | os.PathLike, times: list[np.ndarray], unit
         f.create_dataset("extra/keys", data=np.array(names, dtype=h5py.string_dtype()))
         f.create_dataset("extra/speaker", data=np.zeros(len(labels), dtype=np.uint16))
     return path
+
 
 def _ragged(arrays: list[np.ndarray], dtype) -> np.ndarray:
     """1-d object array of 1-d arrays (kept ragged even when all lengths are equal)."""

@@ -25,6 +25,7 @@ try:  # optional accelerator
 except ImportError:  # pragma: no cover - exercised where numba is missing
     numba = None
 
+
 def available() -> bool:
     """True when the compiled CPU kernels can be used (numba imports and is not disabled)."""
     return numba is not None and os.environ.get("LIGHTNING_SNN_NUMBA", "1") != "0"
