@@ -32,6 +32,10 @@ def test_parameter_groups_have_their_own_learning_rates():
     assert parameter_role("network.neurons.0.tau.raw") == "tau"
     assert parameter_role("network.layers.0.delay_position") == "delay"
     assert parameter_role("network.synapses.0.synapse.weight") == "weight"
+    assert parameter_role("network.neurons.0.threshold") == "threshold"
+    m = SpikingClassifier(FeedForwardSNN(4, [8], 2, neuron={"learn_threshold": True}), weight_decay=0.1)
+    groups = {g["name"]: g for g in m.parameter_groups()}
+    assert groups["threshold"]["weight_decay"] == 0.0 and groups["weight"]["weight_decay"] == 0.1
 
 
 def test_mse_rate_loss_is_plif_loss():

@@ -196,3 +196,14 @@ def test_delay_task_needs_a_step_after_the_last_spike():
     dm.setup()
     x, _ = dm.splits["train"].tensors
     assert x.shape[1] == dm.hparams.onset_range + 5 * dm.hparams.gap + 2 + 1  # onset + max offset + jitter + tail
+
+
+@pytest.mark.parametrize("interval, trainer_args", [("epoch", {"max_epochs": -1, "max_steps": 100}),
+                                                    ("step", {"max_epochs": -1, "max_steps": -1})])
+def test_sigma_schedule_needs_a_finite_training_length(interval, trainer_args):
+    from types import SimpleNamespace
+
+    trainer = SimpleNamespace(estimated_stepping_batches=float("inf"), **trainer_args)
+    module = SpikingClassifier(DelaySNN(3, [4], 2, max_delay=9))
+    with pytest.raises(ValueError, match="needs a finite training length"):
+        DelaySigmaSchedule(interval=interval).on_fit_start(trainer, module)

@@ -75,19 +75,28 @@ class DelaySigmaSchedule(Callback):
                 self.sigmas[name] = sigma
         return self.sigmas
 
-    def _progress(self, trainer: L.Trainer) -> float:
+    def _total(self, trainer: L.Trainer) -> float:
+        """Training length in the schedule's unit (epochs or optimizer steps)."""
         if self.interval == "epoch":
-            total = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else 1
-            return trainer.current_epoch / total
+            return trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else float("inf")
         total = trainer.estimated_stepping_batches
-        total = total if total not in (None, float("inf")) and total > 0 else 1
-        return trainer.global_step / total
+        return total if total is not None and total > 0 else float("inf")
+
+    def _progress(self, trainer: L.Trainer) -> float:
+        step = trainer.current_epoch if self.interval == "epoch" else trainer.global_step
+        return step / self._total(trainer)
 
     @override
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         for layer in pl_module.modules():
             if isinstance(layer, DelayedLinear):
                 self._layer_start(layer)  # fail before training, not after the first batch
+        if self._total(trainer) == float("inf"):
+            raise ValueError(
+                f"DelaySigmaSchedule(interval={self.interval!r}) needs a finite training length to place σ on "
+                "its schedule: set Trainer(max_epochs=...) for interval='epoch', or max_steps / max_epochs "
+                "for interval='step'."
+            )
 
     @override
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -10,7 +10,7 @@ The readout turns outputs into logits:
 Losses: cross-entropy, or ``"mse_rate"``, the PLIF loss :math:`\lVert \bar S - \mathrm{onehot}(y) \rVert^2`
 on output firing rates (Fang et al. 2021). Padded batches ``(x, y, lengths)`` are masked.
 The optimiser has separate parameter groups and learning rates for weights, τ (``*.tau.raw``) and
-delay positions (parameters named ``*delay_position*``).
+delay positions (parameters named ``*delay_position*``); learnable thresholds get no weight decay.
 """
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ def parameter_role(name: str) -> str:
         return "tau"
     if "delay_position" in name:
         return "delay"
+    if name.endswith(".threshold"):
+        return "threshold"  # learnable LIF thresholds: the weights' lr, but never weight decay
     return "weight"
 
 
@@ -156,8 +158,9 @@ class SpikingClassifier(L.LightningModule):
             "weight": hp.lr,
             "tau": hp.lr if hp.tau_lr is None else hp.tau_lr,  # 0.0 freezes τ
             "delay": 100 * hp.lr if hp.delay_lr is None else hp.delay_lr,
+            "threshold": hp.lr,
         }
-        groups: dict[str, list[nn.Parameter]] = {"weight": [], "tau": [], "delay": []}
+        groups: dict[str, list[nn.Parameter]] = {"weight": [], "tau": [], "delay": [], "threshold": []}
         for name, p in self.network.named_parameters():
             if p.requires_grad:
                 groups[parameter_role(name)].append(p)
