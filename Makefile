@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast bench install clean
+.PHONY: run test test-fast lint format bench install clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PY) -m venv $(VENV)
@@ -20,6 +20,14 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/python -m lightning_snn fit --config configs/mtsxor.yaml
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -7,6 +7,7 @@ per epoch, so with workers each epoch includes starting them.
 
     python benchmarks/data_speed.py --samples 400 --events 8000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,7 +63,8 @@ def main() -> None:
         print("|---|---|---|---|")
         for workers in (0, 2):
             r = run(root, workers, args.batch_size)
-            print(f"| {workers} | {r['cold']:.0f} samples/s | {r['cache build']:.0f} samples/s | {r['cached']:.0f} samples/s |")
+            cold, build, cached = r["cold"], r["cache build"], r["cached"]
+            print(f"| {workers} | {cold:.0f} samples/s | {build:.0f} samples/s | {cached:.0f} samples/s |")
 
 
 if __name__ == "__main__":

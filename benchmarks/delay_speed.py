@@ -8,9 +8,11 @@ and prints a Markdown table: milliseconds (median of ``--repeats`` after one war
 ``nn.Linear``. Also times the eval path (rounded integer delays, forward only). Both training paths give
 the same values (``tests/test_delays.py::test_fft_path_equals_dcls_in_value_and_gradient``).
 """
+
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 
@@ -34,6 +36,7 @@ def train_step(module, x, *params):
         for p in params:
             p.grad = None
         module(x).sum().backward()
+
     return step
 
 
@@ -51,7 +54,9 @@ def bench(args) -> list[tuple[str, float]]:
             print(rows[-1], flush=True)
         layer.eval()
         with torch.no_grad():
-            rows.append((f"DelayedLinear K={d}, eval (integer delays)", timed(lambda: layer(x), args.repeats)))
+            rows.append(
+                (f"DelayedLinear K={d}, eval (integer delays)", timed(functools.partial(layer, x), args.repeats))
+            )
     return rows
 
 
@@ -68,8 +73,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     rows = bench(args)
     base = rows[0][1]
-    print(f"\n{args.inputs} -> {args.outputs}, T={args.steps}, B={args.batch}, {args.threads} thread(s), "
-          f"torch {torch.__version__}")
+    print(
+        f"\n{args.inputs} -> {args.outputs}, T={args.steps}, B={args.batch}, {args.threads} thread(s), "
+        f"torch {torch.__version__}"
+    )
     print("| layer | ms | × Linear |\n|---|---|---|")
     for name, ms in rows:
         print(f"| {name} | {ms:.1f} | {ms / base:.1f} |")

@@ -19,6 +19,7 @@ backward, median over repeats after warm-up, all measured in this one process:
     python benchmarks/lif_speed.py                # T in 25, 100, 400 on CPU (and CUDA when present)
     python benchmarks/lif_speed.py --T 100 --repeats 5
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,6 +50,7 @@ def dense_floor(device):
         for lin in lins:
             x = lin(x)
         return x
+
     return run
 
 
@@ -71,6 +73,7 @@ def plain_loop(device):
         for i, lin in enumerate(lins[:-1]):
             x = lif_reference(lin(x), beta[i], thr, cfg)
         return leaky_integrate(lins[-1](x), beta[2], decay_input=False)
+
     return run
 
 
@@ -78,7 +81,9 @@ def snntorch_loop(device):
     import snntorch as snn
 
     lins = make_linears(device)
-    lifs = nn.ModuleList(snn.Leaky(beta=torch.tensor(0.5), learn_beta=True, reset_mechanism="zero") for _ in range(2)).to(device)
+    lifs = nn.ModuleList(
+        snn.Leaky(beta=torch.tensor(0.5), learn_beta=True, reset_mechanism="zero") for _ in range(2)
+    ).to(device)
     out = snn.Leaky(beta=torch.tensor(0.5), learn_beta=True, reset_mechanism="none").to(device)
 
     def run(x):
@@ -91,6 +96,7 @@ def snntorch_loop(device):
             _, mems[2] = out(lins[2](h), mems[2])
             outs.append(mems[2])
         return torch.stack(outs)
+
     return run
 
 
@@ -107,6 +113,7 @@ def spikingjelly_multistep(device):
         for lin, node in zip(lins[:-1], nodes):
             x = node(lin(x))
         return leaky_integrate(lins[-1](x), torch.tensor(0.5, device=device), decay_input=False)
+
     return run
 
 
@@ -119,7 +126,10 @@ def native_torch_loops(device):
         try:
             return net(x)  # the backward reads the path chosen in forward
         finally:
-            os.environ.pop("LIGHTNING_SNN_NUMBA") if previous is None else os.environ.update(LIGHTNING_SNN_NUMBA=previous)
+            os.environ.pop("LIGHTNING_SNN_NUMBA") if previous is None else os.environ.update(
+                LIGHTNING_SNN_NUMBA=previous
+            )
+
     return run
 
 
@@ -129,6 +139,7 @@ def native_bf16(device):
     def run(x):
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
             return net(x)
+
     return run
 
 
@@ -150,6 +161,7 @@ def saved_bytes(fn, x) -> int:
     def pack(t):
         seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
         return t
+
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = fn(x)
     out.float().sum().backward()
@@ -171,8 +183,12 @@ def time_fwd_bwd(fn, x, repeats: int, warmup: int, device) -> float:
 
 
 def bench(device: torch.device, steps: list[int], batch: int, repeats: int, warmup: int) -> None:
-    print(f"\n## {device.type.upper()}: {torch.get_num_threads()} threads, batch {batch}, network {'-'.join(map(str, SIZES))}\n")
-    print("| T | path | ms (fwd+bwd) | × floor | saved for backward (MB) |" + (" peak alloc (MB) |" if device.type == "cuda" else ""))
+    network = "-".join(map(str, SIZES))
+    print(f"\n## {device.type.upper()}: {torch.get_num_threads()} threads, batch {batch}, network {network}\n")
+    print(
+        "| T | path | ms (fwd+bwd) | × floor | saved for backward (MB) |"
+        + (" peak alloc (MB) |" if device.type == "cuda" else "")
+    )
     print("|---|---|---|---|---|" + ("---|" if device.type == "cuda" else ""))
     for T in steps:
         torch.manual_seed(0)

@@ -8,6 +8,7 @@ Memory is what autograd keeps for the backward pass: the total bytes of the tens
 (measured with ``torch.autograd.graph.saved_tensors_hooks``), i.e. the activation memory that grows
 with ``T``; a tensor saved twice is counted once.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,14 +60,19 @@ def run(steps: list[int], batch: int, d_model: int, d_state: int, repeats: int, 
 
 def table(rows: list[dict]) -> str:
     base = rows[0]
-    lines = ["| T | FFT fwd+bwd (ms) | recurrence fwd+bwd (ms) | speed-up | FFT time / (T log2 T), rel. to T=%d |"
-             " FFT saved (MiB) | recurrence saved (MiB) |" % base["T"], "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"| T | FFT fwd+bwd (ms) | recurrence fwd+bwd (ms) | speed-up | FFT time / (T log2 T), rel. to T={base['T']} |"
+        " FFT saved (MiB) | recurrence saved (MiB) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         norm = (r["fft_s"] / (r["T"] * math.log2(r["T"]))) / (base["fft_s"] / (base["T"] * math.log2(base["T"])))
         rec = f"{1e3 * r['rec_s']:.1f}" if "rec_s" in r else "—"
         speedup = f"{r['rec_s'] / r['fft_s']:.0f}×" if "rec_s" in r else "—"
         rec_mb = f"{r['rec_mb']:.1f}" if "rec_mb" in r else "—"
-        lines.append(f"| {r['T']} | {1e3 * r['fft_s']:.2f} | {rec} | {speedup} | {norm:.2f} | {r['fft_mb']:.1f} | {rec_mb} |")
+        lines.append(
+            f"| {r['T']} | {1e3 * r['fft_s']:.2f} | {rec} | {speedup} | {norm:.2f} | {r['fft_mb']:.1f} | {rec_mb} |"
+        )
     return "\n".join(lines)
 
 
@@ -80,8 +86,10 @@ def main() -> None:
     parser.add_argument("--max-recurrence", type=int, default=4096, help="skip the recurrence above this T")
     args = parser.parse_args()
     rows = run(args.steps, args.batch, args.d_model, args.d_state, args.repeats, args.max_recurrence)
-    print(f"\nS4DLayer(d_model={args.d_model}, d_state={args.d_state}), batch {args.batch}, "
-          f"torch threads {torch.get_num_threads()}\n")
+    print(
+        f"\nS4DLayer(d_model={args.d_model}, d_state={args.d_state}), batch {args.batch}, "
+        f"torch threads {torch.get_num_threads()}\n"
+    )
     print(table(rows))
 
 

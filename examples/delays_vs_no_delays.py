@@ -9,6 +9,7 @@ Linear synapses and a wider hidden layer, so at least as many parameters as the 
 keeps τ fixed like the delay network, the other may learn slower membranes.
 Prints a Markdown table of test accuracy (integer delays at test time) and parameter counts.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,9 @@ VARIANTS = {
 def build(variant: str, args):
     delays, learn_tau = VARIANTS[variant]
     if delays:
-        net = DelaySNN(hidden=[args.hidden_delay], max_delay=args.max_delay, delay_output=False,
-                       learn_tau=learn_tau, **COMMON)
+        net = DelaySNN(
+            hidden=[args.hidden_delay], max_delay=args.max_delay, delay_output=False, learn_tau=learn_tau, **COMMON
+        )
         return net, [DelaySigmaSchedule(fraction=args.sigma_fraction)]
     return FeedForwardSNN(hidden=[args.hidden_plain], learn_tau=learn_tau, **COMMON), []
 
@@ -49,9 +51,16 @@ def run(variant: str, seed: int, args) -> tuple[float, int, float]:
     net, callbacks = build(variant, args)
     model = SpikingClassifier(net, readout="mean", lr=args.lr, delay_lr=args.delay_lr)
     data = DelayTaskDataModule(seed=seed, gap=args.gap, **TASK)
-    trainer = L.Trainer(max_epochs=args.epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks,
-                        deterministic=True)
+    trainer = L.Trainer(
+        max_epochs=args.epochs,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=callbacks,
+        deterministic=True,
+    )
     start = time.perf_counter()
     trainer.fit(model, datamodule=data)
     acc = trainer.test(model, datamodule=data, verbose=False)[0]["test_acc"]
@@ -91,8 +100,10 @@ def main() -> None:
             name = f"DelaySNN 6-{args.hidden_delay}-5, max delay {args.max_delay}, {tau}"
         else:
             name = f"FeedForwardSNN 6-{args.hidden_plain}-5 (no delays), {tau}"
-        print(f"| {name} | {runs[0][1]} | {statistics.mean(accs):.3f} ± {sd:.3f} | "
-              f"{' '.join(f'{a:.3f}' for a in accs)} | {statistics.mean(t for _, _, t in runs):.0f} |")
+        print(
+            f"| {name} | {runs[0][1]} | {statistics.mean(accs):.3f} ± {sd:.3f} | "
+            f"{' '.join(f'{a:.3f}' for a in accs)} | {statistics.mean(t for _, _, t in runs):.0f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ linear hierarchy (τ grows with depth, same mean). Prints per-seed and mean test
 
     python examples/paper_a_hierarchy.py --seeds 8 --epochs 20
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,11 @@ def train(seed: int, tau, epochs: int, hidden: list[int], mean_tau: float) -> tu
     model = SpikingClassifier(net, readout="per_step", lr=0.01)
     data = MTSXORDataModule(n_train=4096, n_val=512, n_test=1024, batch_size=256, seed=seed)
     trainer = L.Trainer(
-        max_epochs=epochs, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False,
+        max_epochs=epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
     )
     trainer.fit(model, data)
     acc = trainer.test(model, data, verbose=False)[0]["test_acc"]
@@ -58,16 +62,22 @@ def main() -> None:
             row[name] = (acc, taus)
         homog_taus = row["homogeneous"][1]
         grows += all(a < b for a, b in zip(homog_taus, homog_taus[1:]))
-        print(f"{seed:>4} {row['homogeneous'][0]:>12.3f} {row['hierarchical'][0]:>13.3f}   "
-              + " -> ".join(f"{t:.1f}" for t in homog_taus), flush=True)
+        print(
+            f"{seed:>4} {row['homogeneous'][0]:>12.3f} {row['hierarchical'][0]:>13.3f}   "
+            + " -> ".join(f"{t:.1f}" for t in homog_taus),
+            flush=True,
+        )
     print()
     print("| init | mean test acc | std | min | max |")
     print("|---|---|---|---|---|")
     for name, accs in results.items():
-        print(f"| {name} | {statistics.mean(accs):.3f} | {statistics.stdev(accs):.3f} | {min(accs):.3f} | {max(accs):.3f} |")
+        mean, sd = statistics.mean(accs), statistics.stdev(accs)
+        print(f"| {name} | {mean:.3f} | {sd:.3f} | {min(accs):.3f} | {max(accs):.3f} |")
     wins = sum(h > o for h, o in zip(results["hierarchical"], results["homogeneous"]))
-    print(f"\nhierarchical beat homogeneous in {wins}/{args.seeds} seeds; "
-          f"trained tau increased with depth in {grows}/{args.seeds} homogeneous-init runs.")
+    print(
+        f"\nhierarchical beat homogeneous in {wins}/{args.seeds} seeds; "
+        f"trained tau increased with depth in {grows}/{args.seeds} homogeneous-init runs."
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ three inference modes of the samplers (``threshold``: spike iff p > 0.5; ``expec
 ``sample``: Bernoulli draws, as in training) and the mean spike rate of every sampler over the test set
 (in ``threshold`` mode). Ends with a Markdown table (mean ± std over seeds).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,16 @@ def run(task: str, seed: int, args) -> dict:
     data = SequentialDigitsDataModule(batch_size=64, seed=0, permute=task == "psdigits", permutation_seed=0)
     net = PSpikeSSM(1, 10, d_model=args.d_model, d_state=args.d_state, n_layers=args.layers)
     model = SpikingClassifier(net, lr=0.01, tau_lr=0.001, optimizer="adamw", weight_decay=0.01)
-    trainer = L.Trainer(max_epochs=args.epochs, accelerator="cpu", devices=1, logger=False, gradient_clip_val=1.0,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = L.Trainer(
+        max_epochs=args.epochs,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        gradient_clip_val=1.0,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(model, datamodule=data)
     result = {"task": task, "seed": seed}
     for mode in MODES:
@@ -88,8 +97,10 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=2)
     args = parser.parse_args()
     results = [run(task, seed, args) for task in args.tasks for seed in args.seeds]
-    print(f"\nPSpikeSSM(d_model={args.d_model}, d_state={args.d_state}, n_layers={args.layers}), "
-          f"{args.epochs} epochs, last-epoch model\n")
+    print(
+        f"\nPSpikeSSM(d_model={args.d_model}, d_state={args.d_state}, n_layers={args.layers}), "
+        f"{args.epochs} epochs, last-epoch model\n"
+    )
     print(summary(results))
 
 

@@ -14,6 +14,7 @@ Prints per-seed test accuracies and a mean ± std table (markdown).
 
     OMP_NUM_THREADS=1 python examples/rewiring_sweep.py --seeds 3 --epochs 30
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,9 +42,16 @@ def make_model(args, seed: int) -> SpikingClassifier:
 
 def train(model, data, epochs: int, callbacks=()) -> float:
     trainer = L.Trainer(
-        max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, callbacks=list(callbacks),
-        accelerator="cpu", devices=1,
+        max_epochs=epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        callbacks=list(callbacks),
+        accelerator="cpu",
+        devices=1,
     )
     trainer.fit(model, data)
     return trainer.test(model, data, verbose=False)[0]["test_acc"]
@@ -105,8 +113,11 @@ def main() -> None:
             results[key].append(value)
         for key, value in rewired.items():
             churn.setdefault(key, []).append(value)
-        print(f"seed {seed} ({time.time() - start:.0f} s): "
-              + "  ".join(f"{m}@{s}={acc[m, s]:.3f}" for s in args.sparsities for m in args.methods), flush=True)
+        print(
+            f"seed {seed} ({time.time() - start:.0f} s): "
+            + "  ".join(f"{m}@{s}={acc[m, s]:.3f}" for s in args.sparsities for m in args.methods),
+            flush=True,
+        )
     print(f"\n{args.seeds} seeds, {args.epochs} epochs, 40 → {args.hidden} LIF → 2, {time.time() - start:.0f} s\n")
     names = {"static": "dense → static mask", "rigl": f"DEEP R + RigL ({args.rigl_score})", "random": "DEEP R + random"}
     print("| sparsity | active synapses | " + " | ".join(names[m] for m in args.methods) + " |")
@@ -114,8 +125,10 @@ def main() -> None:
     for s in args.sparsities:
         active = round((1 - s) * 40 * args.hidden)
         print(f"| {s} | {active} | " + " | ".join(summary(results[m, s]) for m in args.methods) + " |")
-    print("\nsynapses rewired per run (mean over seeds): "
-          + ", ".join(f"{m}@{s}: {statistics.mean(v):.0f}" for (m, s), v in churn.items() if v))
+    print(
+        "\nsynapses rewired per run (mean over seeds): "
+        + ", ".join(f"{m}@{s}: {statistics.mean(v):.0f}" for (m, s), v in churn.items() if v)
+    )
 
 
 if __name__ == "__main__":

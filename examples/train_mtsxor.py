@@ -1,7 +1,8 @@
 """Train a hierarchical-τ SNN on Multi-Time-Scale XOR with plain ``Trainer.fit`` (no CLI, no YAML).
 
-    python examples/train_mtsxor.py
+python examples/train_mtsxor.py
 """
+
 import lightning as L
 
 from lightning_snn import FeedForwardSNN, MTSXORDataModule, SpikingClassifier, TauSchedule, TemporalStatsLogger
@@ -21,7 +22,9 @@ def main() -> None:
     )
     model = SpikingClassifier(network, readout="per_step", lr=0.01)
     data = MTSXORDataModule(n_train=4096, n_val=1024, n_test=1024, batch_size=256)
-    trainer = L.Trainer(max_epochs=30, logger=default_logger(), callbacks=[TemporalStatsLogger()], gradient_clip_val=1.0)
+    trainer = L.Trainer(
+        max_epochs=30, logger=default_logger(), callbacks=[TemporalStatsLogger()], gradient_clip_val=1.0
+    )
     trainer.fit(model, data)
     print_summary(model, trainer.test(model, data, verbose=False)[0])
 

@@ -1,4 +1,5 @@
 """lightning-snn: Lightning plugin for spiking networks with learned temporal parameters."""
+
 from lightning_snn.callbacks import (
     DelaySigmaSchedule,
     NonFiniteError,

@@ -14,6 +14,7 @@ Training-time safety, on by default:
   (Lightning's keywords ``last``, ``best``, ``hpc``, ``registry`` and URLs are passed through);
 - ``--trainer.gradient_clip_val`` and ``--trainer.detect_anomaly`` are ordinary Trainer flags.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -48,8 +49,12 @@ def check_ckpt_path(ckpt_path: str | None) -> None:
 class LightningSNNCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--test_after_fit", type=bool, default=True, help="Run test after fit.")
-        parser.add_argument("--non_finite_guard", type=bool, default=True,
-                            help="Stop at the first non-finite loss, gradient or parameter (NonFiniteGuard).")
+        parser.add_argument(
+            "--non_finite_guard",
+            type=bool,
+            default=True,
+            help="Stop at the first non-finite loss, gradient or parameter (NonFiniteGuard).",
+        )
 
     def before_instantiate_classes(self) -> None:
         if self.subcommand is not None:

@@ -6,6 +6,7 @@
   command line, logs online instead.
 - Without wandb installed, a ``CSVLogger`` in ``save_dir`` is used, with a one-line warning.
 """
+
 from __future__ import annotations
 
 import importlib

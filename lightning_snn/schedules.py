@@ -14,11 +14,12 @@ A positive Δτ makes τ grow with depth. Per-neuron jitter multiplies each τ b
 Kernel-size and dilation schedules for temporal-convolution SNNs (paper A, claim 3) follow the same
 profiles and are rounded to integers.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -104,8 +105,15 @@ class TauSchedule:
 
     def resolve(self, widths: Sequence[int], tau_min: float = 0.0) -> list[torch.Tensor]:
         return hierarchical_tau(
-            len(widths), self.mean, self.delta, self.kind, self.jitter, self.jitter_kind,
-            widths if (self.per_neuron or self.jitter > 0) else None, self.seed, tau_min,
+            len(widths),
+            self.mean,
+            self.delta,
+            self.kind,
+            self.jitter,
+            self.jitter_kind,
+            widths if (self.per_neuron or self.jitter > 0) else None,
+            self.seed,
+            tau_min,
         )
 
 
@@ -122,6 +130,7 @@ def hierarchical_kernels(
     >>> hierarchical_kernels(3, (3, 7), (1, 4))
     [(3, 1), (5, 2), (7, 4)]
     """
+
     def ends(v, name: str) -> tuple[int, int]:
         if isinstance(v, int):
             return v, v

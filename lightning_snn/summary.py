@@ -1,4 +1,5 @@
 """Human-readable end-of-run summary: test accuracy and the learned τ per layer."""
+
 from __future__ import annotations
 
 import torch

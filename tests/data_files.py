@@ -1,4 +1,5 @@
 """Writers of tiny recordings in each dataset's real on-disk format (no download needed)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,8 +9,7 @@ import numpy as np
 from lightning_snn.data.shd import write_heidelberg_file
 
 
-def random_spike_trains(rng: np.random.Generator, n: int, max_events: int = 60, t_max: float = 1.0,
-                        n_units: int = 700):
+def random_spike_trains(rng: np.random.Generator, n: int, max_events: int = 60, t_max: float = 1.0, n_units: int = 700):
     times, units = [], []
     for _ in range(n):
         k = int(rng.integers(1, max_events))
@@ -64,8 +64,10 @@ def write_dvs_gesture(root: Path, files: dict[str, list[tuple[str, int]]], n_eve
             d = root / "DVSGesture" / folder / user_dir
             d.mkdir(parents=True, exist_ok=True)
             t = np.sort(rng.integers(0, 6000, n_events))
-            ev = np.stack([rng.integers(0, 128, n_events), rng.integers(0, 128, n_events),
-                           rng.integers(0, 2, n_events), t], axis=1).astype(np.int64)
+            ev = np.stack(
+                [rng.integers(0, 128, n_events), rng.integers(0, 128, n_events), rng.integers(0, 2, n_events), t],
+                axis=1,
+            ).astype(np.int64)
             np.save(d / f"{label}.npy", ev)
 
 
@@ -85,8 +87,17 @@ def _aedat4_events_packet(t, x, y, p) -> bytes:
 
     events = np.zeros(len(t), dtype=[("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("on", "u1"), ("pad", "V3")])
     events["t"], events["x"], events["y"], events["on"] = t, x, y, p
-    body = (struct.pack("<I", 20) + b"EVTS" + b"\0" * 4 + struct.pack("<3H", 6, 8, 4) + b"\0" * 2
-            + struct.pack("<iI", 24 - 16, 8) + b"\0" * 4 + struct.pack("<I", len(t)) + events.tobytes())
+    body = (
+        struct.pack("<I", 20)
+        + b"EVTS"
+        + b"\0" * 4
+        + struct.pack("<3H", 6, 8, 4)
+        + b"\0" * 2
+        + struct.pack("<iI", 24 - 16, 8)
+        + b"\0" * 4
+        + struct.pack("<I", len(t))
+        + events.tobytes()
+    )
     return struct.pack("<I", len(body)) + body
 
 
@@ -94,10 +105,12 @@ def write_aedat4(path: Path, t, x, y, p, width: int = 128, height: int = 128) ->
     """A minimal uncompressed AEDAT 4.0 file with one event stream (what tonic reads for CIFAR10-DVS)."""
     import struct
 
-    xml = (f'<dv version="2.0"><node name="outInfo" path="/mainloop/Recorder/outInfo/"><node name="0" '
-           f'path="/mainloop/Recorder/outInfo/0/"><attr key="typeIdentifier" type="string">EVTS</attr>'
-           f'<node name="info" path="/mainloop/Recorder/outInfo/0/info/"><attr key="sizeX" type="int">{width}'
-           f'</attr><attr key="sizeY" type="int">{height}</attr></node></node></node></dv>').encode()
+    xml = (
+        f'<dv version="2.0"><node name="outInfo" path="/mainloop/Recorder/outInfo/"><node name="0" '
+        f'path="/mainloop/Recorder/outInfo/0/"><attr key="typeIdentifier" type="string">EVTS</attr>'
+        f'<node name="info" path="/mainloop/Recorder/outInfo/0/info/"><attr key="sizeX" type="int">{width}'
+        f'</attr><attr key="sizeY" type="int">{height}</attr></node></node></node></dv>'
+    ).encode()
     packet = _aedat4_events_packet(t, x, y, p)
     packets = struct.pack("<iI", 0, len(packet)) + packet
     header_len = len(_aedat4_header(xml, 0))
@@ -118,7 +131,8 @@ def write_cifar10dvs(root: Path, per_class: int, n_events: int = 60, seed: int =
         for k in range(per_class):
             path = root / "CIFAR10DVS" / name / f"cifar10_{name}_{k}.aedat4"
             t = np.sort(rng.integers(0, 1_000_000, n_events))
-            write_aedat4(path, t, rng.integers(0, 128, n_events), rng.integers(0, 128, n_events),
-                         rng.integers(0, 2, n_events))
+            write_aedat4(
+                path, t, rng.integers(0, 128, n_events), rng.integers(0, 128, n_events), rng.integers(0, 2, n_events)
+            )
             out.append((path, label))
     return out

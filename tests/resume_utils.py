@@ -20,6 +20,7 @@ run gets fresh objects); ``make_callbacks`` returns the capability's own statefu
 adds a ``ModelCheckpoint`` (every epoch, ``last.ckpt``), :class:`RNGStateCheckpoint` (global RNG
 in the checkpoint) and an epoch-metrics recorder to both runs.
 """
+
 from __future__ import annotations
 
 import math
@@ -83,22 +84,39 @@ class ResumeResult:
 def _trainer(tmp: Path, callbacks: list[Callback], max_epochs: int, **kwargs: Any) -> L.Trainer:
     ckpt = ModelCheckpoint(dirpath=tmp / "checkpoints", save_top_k=-1, every_n_epochs=1, save_last=True)
     options = dict(
-        accelerator="cpu", devices=1, deterministic=True, max_epochs=max_epochs, logger=False,
-        enable_progress_bar=False, enable_model_summary=False, default_root_dir=str(tmp),
+        accelerator="cpu",
+        devices=1,
+        deterministic=True,
+        max_epochs=max_epochs,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(tmp),
     )
     options.update(kwargs)
     return L.Trainer(callbacks=[*callbacks, ckpt, RNGStateCheckpoint()], **options)
 
 
-def _fit(make_module, make_datamodule, make_callbacks, tmp: Path, max_epochs: int, seed: int,
-         extra: Sequence[Callback] = (), ckpt_path: str | None = None, **kwargs: Any) -> RunResult:
+def _fit(
+    make_module,
+    make_datamodule,
+    make_callbacks,
+    tmp: Path,
+    max_epochs: int,
+    seed: int,
+    extra: Sequence[Callback] = (),
+    ckpt_path: str | None = None,
+    **kwargs: Any,
+) -> RunResult:
     L.seed_everything(seed, workers=True, verbose=False)
     module, datamodule, callbacks = make_module(), make_datamodule(), list(make_callbacks())
     recorder = EpochMetricsRecorder()
     trainer = _trainer(tmp, [*callbacks, recorder, *extra], max_epochs, **kwargs)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     return RunResult(
-        module, trainer, recorder.history,
+        module,
+        trainer,
+        recorder.history,
         [cb.state_dict() for cb in callbacks],
         [opt.state_dict() for opt in trainer.optimizers],
     )
@@ -124,8 +142,16 @@ def run_and_resume(
     full = _fit(make_module, make_datamodule, make_callbacks, tmp / "full", max_epochs, seed, **trainer_kwargs)
     crash_dir = tmp / "crashed"
     try:
-        _fit(make_module, make_datamodule, make_callbacks, crash_dir, max_epochs, seed,
-             extra=[CrashAfterEpoch(crash_after_epoch)], **trainer_kwargs)
+        _fit(
+            make_module,
+            make_datamodule,
+            make_callbacks,
+            crash_dir,
+            max_epochs,
+            seed,
+            extra=[CrashAfterEpoch(crash_after_epoch)],
+            **trainer_kwargs,
+        )
     except RuntimeError as err:
         if str(err) != CRASH_MESSAGE:
             raise
@@ -134,8 +160,16 @@ def run_and_resume(
     checkpoint = crash_dir / "checkpoints" / "last.ckpt"
     saved_epoch = torch.load(checkpoint, map_location="cpu", weights_only=False)["epoch"]
     assert saved_epoch == crash_after_epoch, f"last.ckpt is from epoch {saved_epoch}, not {crash_after_epoch}"
-    resumed = _fit(make_module, make_datamodule, make_callbacks, crash_dir, max_epochs, seed,
-                   ckpt_path=str(checkpoint), **trainer_kwargs)
+    resumed = _fit(
+        make_module,
+        make_datamodule,
+        make_callbacks,
+        crash_dir,
+        max_epochs,
+        seed,
+        ckpt_path=str(checkpoint),
+        **trainer_kwargs,
+    )
     return ResumeResult(full, resumed, checkpoint, crash_after_epoch)
 
 

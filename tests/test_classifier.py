@@ -46,8 +46,9 @@ def test_mse_rate_loss_is_plif_loss():
 
 
 def _trainer(tmp_path, **kw):
-    return L.Trainer(default_root_dir=tmp_path, logger=False, enable_progress_bar=False,
-                     enable_model_summary=False, **kw)
+    return L.Trainer(
+        default_root_dir=tmp_path, logger=False, enable_progress_bar=False, enable_model_summary=False, **kw
+    )
 
 
 def test_training_reduces_loss_and_checkpoint_round_trip(tmp_path):
@@ -73,8 +74,12 @@ def test_training_reduces_loss_and_checkpoint_round_trip(tmp_path):
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"readout": "median"}, "Unknown readout"), ({"loss": "nll"}, "Unknown loss"),
-     ({"lr": 0.0}, "lr must be > 0"), ({"num_classes": 1}, "num_classes")],
+    [
+        ({"readout": "median"}, "Unknown readout"),
+        ({"loss": "nll"}, "Unknown loss"),
+        ({"lr": 0.0}, "lr must be > 0"),
+        ({"num_classes": 1}, "num_classes"),
+    ],
 )
 def test_bad_classifier_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):

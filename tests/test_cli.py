@@ -8,10 +8,25 @@ CONFIGS = ["configs/mtsxor.yaml", "configs/mtsxor_homogeneous.yaml", "configs/mt
 
 @pytest.mark.parametrize("config", CONFIGS)
 def test_cli_fast_dev_run(config, tmp_path, capsys):
-    cli = main(["fit", "--config", config, "--trainer.fast_dev_run", "true",
-                "--trainer.default_root_dir", str(tmp_path),
-                "--data.init_args.n_train", "64", "--data.init_args.n_val", "32",
-                "--data.init_args.n_test", "32", "--data.init_args.batch_size", "32"])
+    cli = main(
+        [
+            "fit",
+            "--config",
+            config,
+            "--trainer.fast_dev_run",
+            "true",
+            "--trainer.default_root_dir",
+            str(tmp_path),
+            "--data.init_args.n_train",
+            "64",
+            "--data.init_args.n_val",
+            "32",
+            "--data.init_args.n_test",
+            "32",
+            "--data.init_args.batch_size",
+            "32",
+        ]
+    )
     out = capsys.readouterr().out
     assert "test accuracy:" in out and "learned tau per layer" in out
     net = cli.model.network

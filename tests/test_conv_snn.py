@@ -1,4 +1,5 @@
 """ConvSNN (PLIF architecture, paper B)."""
+
 from __future__ import annotations
 
 import pytest

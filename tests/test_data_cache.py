@@ -1,4 +1,5 @@
 """Frame cache (lightning_snn.data.cache): keys follow the settings, writes are atomic, corruption is rebuilt."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,14 +1,15 @@
 """N-MNIST / DVS Gesture / CIFAR10-DVS DataModules on tiny recordings in tonic's on-disk layout."""
+
 from __future__ import annotations
 
 import urllib.request
 
 import numpy as np
 import pytest
+import tonic.download_utils
 import torch
 from data_files import write_cifar10dvs, write_dvs_gesture, write_nmnist
 
-import tonic.download_utils
 from lightning_snn.cli import main
 from lightning_snn.data.download import MissingDataError
 from lightning_snn.data.event_frames import CIFAR10DVSDataModule, DVSGestureDataModule, NMNISTDataModule
@@ -57,10 +58,13 @@ def test_nmnist_downsample_and_cache_key(tmp_path):
 
 
 def test_dvs_gesture_layout_labels_and_time_major_batches(tmp_path):
-    write_dvs_gesture(tmp_path, {
-        "ibmGestureTrain": [("user01_fluorescent", 0), ("user01_fluorescent", 4), ("user02_led", 10)],
-        "ibmGestureTest": [("user24_lab", 3), ("user25_led", 7)],
-    })
+    write_dvs_gesture(
+        tmp_path,
+        {
+            "ibmGestureTrain": [("user01_fluorescent", 0), ("user01_fluorescent", 4), ("user02_led", 10)],
+            "ibmGestureTest": [("user24_lab", 3), ("user25_led", 7)],
+        },
+    )
     dm = DVSGestureDataModule(tmp_path, n_time_bins=20, spatial_factor=0.25, batch_size=2, val_fraction=0.0)
     dm.setup()
     assert dm.frame_shape == (2, 32, 32)
@@ -99,8 +103,9 @@ def test_out_of_range_label_names_the_file(tmp_path):
 def test_cifar10dvs_aedat4_split_labels_and_counts(tmp_path):
     pytest.importorskip("aedat", reason="CIFAR10-DVS needs the 'aedat' package (pip install aedat)")
     files = write_cifar10dvs(tmp_path, per_class=3)
-    dm = CIFAR10DVSDataModule(tmp_path, n_time_bins=20, spatial_factor=0.25, val_fraction=0.1, test_fraction=0.2,
-                              batch_size=5, seed=1)
+    dm = CIFAR10DVSDataModule(
+        tmp_path, n_time_bins=20, spatial_factor=0.25, val_fraction=0.1, test_fraction=0.2, batch_size=5, seed=1
+    )
     dm.setup()
     assert [len(dm.splits[s]) for s in ("train", "val", "test")] == [21, 3, 6]
     every = set(dm.splits["train"].indices) | set(dm.splits["val"].indices) | set(dm.splits["test"].indices)
@@ -122,13 +127,30 @@ def test_cifar10dvs_without_aedat_names_the_install_command(tmp_path, monkeypatc
         CIFAR10DVSDataModule(tmp_path).setup()
 
 
-@pytest.mark.parametrize("config,extra", [
-    ("configs/nmnist.yaml", []),
-    ("configs/dvs_gesture.yaml", ["--data.init_args.spatial_factor", "0.25",
-                                  "--model.init_args.network.init_args.input_shape", "[2, 32, 32]"]),
-    ("configs/cifar10dvs.yaml", ["--data.init_args.spatial_factor", "0.25",
-                                 "--model.init_args.network.init_args.input_shape", "[2, 32, 32]"]),
-])
+@pytest.mark.parametrize(
+    "config,extra",
+    [
+        ("configs/nmnist.yaml", []),
+        (
+            "configs/dvs_gesture.yaml",
+            [
+                "--data.init_args.spatial_factor",
+                "0.25",
+                "--model.init_args.network.init_args.input_shape",
+                "[2, 32, 32]",
+            ],
+        ),
+        (
+            "configs/cifar10dvs.yaml",
+            [
+                "--data.init_args.spatial_factor",
+                "0.25",
+                "--model.init_args.network.init_args.input_shape",
+                "[2, 32, 32]",
+            ],
+        ),
+    ],
+)
 def test_config_fast_dev_run(tmp_path, config, extra):
     if "cifar" in config:
         pytest.importorskip("aedat", reason="CIFAR10-DVS needs the 'aedat' package (pip install aedat)")
@@ -137,14 +159,39 @@ def test_config_fast_dev_run(tmp_path, config, extra):
     elif "cifar" in config:
         write_cifar10dvs(tmp_path, per_class=2)
     else:
-        write_dvs_gesture(tmp_path, {"ibmGestureTrain": [(f"user0{i}_led", i) for i in range(1, 5)],
-                                     "ibmGestureTest": [("user09_led", 2), ("user09_lab", 5)]})
-    cli = main(["fit", "--config", config, "--trainer.fast_dev_run", "true", "--trainer.logger", "false",
-                "--trainer.default_root_dir", str(tmp_path), "--data.init_args.data_dir", str(tmp_path),
-                "--data.init_args.cache_dir", str(tmp_path / "cache"), "--data.init_args.batch_size", "2",
-                "--model.init_args.network.init_args.n_conv", "2",
-                "--model.init_args.network.init_args.channels", "4",
-                "--model.init_args.network.init_args.fc_hidden", "16", *extra])
+        write_dvs_gesture(
+            tmp_path,
+            {
+                "ibmGestureTrain": [(f"user0{i}_led", i) for i in range(1, 5)],
+                "ibmGestureTest": [("user09_led", 2), ("user09_lab", 5)],
+            },
+        )
+    cli = main(
+        [
+            "fit",
+            "--config",
+            config,
+            "--trainer.fast_dev_run",
+            "true",
+            "--trainer.logger",
+            "false",
+            "--trainer.default_root_dir",
+            str(tmp_path),
+            "--data.init_args.data_dir",
+            str(tmp_path),
+            "--data.init_args.cache_dir",
+            str(tmp_path / "cache"),
+            "--data.init_args.batch_size",
+            "2",
+            "--model.init_args.network.init_args.n_conv",
+            "2",
+            "--model.init_args.network.init_args.channels",
+            "4",
+            "--model.init_args.network.init_args.fc_hidden",
+            "16",
+            *extra,
+        ]
+    )
     assert cli.trainer.state.finished
     assert np.isfinite(cli.trainer.callback_metrics["test_loss"].item())
 

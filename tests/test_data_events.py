@@ -1,4 +1,5 @@
 """Binning of spike trains and camera events (lightning_snn.data.events)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """SHD / SSC DataModules on tiny HDF5 files in the real format (no network)."""
+
 from __future__ import annotations
 
 import pickle
@@ -7,10 +8,10 @@ import urllib.request
 import h5py
 import numpy as np
 import pytest
+import tonic.download_utils
 import torch
 from data_files import write_heidelberg
 
-import tonic.download_utils
 from lightning_snn.cli import main
 from lightning_snn.data.download import MissingDataError
 from lightning_snn.data.shd import HeidelbergFile, SHDDataModule, SSCDataModule, write_heidelberg_file
@@ -178,16 +179,36 @@ def test_two_workers_and_cache_give_the_same_batches(shd):
     cached.teardown()
 
 
-@pytest.mark.parametrize("config,name,splits,classes", [
-    ("configs/shd.yaml", "shd", {"train": 12, "test": 6}, 20),
-    ("configs/ssc.yaml", "ssc", {"train": 12, "valid": 6, "test": 6}, 35),
-])
+@pytest.mark.parametrize(
+    "config,name,splits,classes",
+    [
+        ("configs/shd.yaml", "shd", {"train": 12, "test": 6}, 20),
+        ("configs/ssc.yaml", "ssc", {"train": 12, "valid": 6, "test": 6}, 35),
+    ],
+)
 def test_config_fast_dev_run(tmp_path, config, name, splits, classes):
     write_heidelberg(tmp_path, name, splits, classes)
-    cli = main(["fit", "--config", config, "--trainer.fast_dev_run", "true", "--trainer.logger", "false",
-                "--trainer.default_root_dir", str(tmp_path), "--data.init_args.data_dir", str(tmp_path),
-                "--data.init_args.cache_dir", str(tmp_path / "cache"), "--data.init_args.batch_size", "4",
-                "--model.init_args.network.init_args.hidden", "[8, 8]"])
+    cli = main(
+        [
+            "fit",
+            "--config",
+            config,
+            "--trainer.fast_dev_run",
+            "true",
+            "--trainer.logger",
+            "false",
+            "--trainer.default_root_dir",
+            str(tmp_path),
+            "--data.init_args.data_dir",
+            str(tmp_path),
+            "--data.init_args.cache_dir",
+            str(tmp_path / "cache"),
+            "--data.init_args.batch_size",
+            "4",
+            "--model.init_args.network.init_args.hidden",
+            "[8, 8]",
+        ]
+    )
     assert cli.trainer.state.finished
     assert np.isfinite(cli.trainer.callback_metrics["test_loss"].item())  # fit, then test ran
     assert list((tmp_path / "cache").glob(f"{name.upper()}-train-*/*.npy"))
@@ -232,9 +253,17 @@ def test_two_ddp_processes_share_one_cache(tmp_path):
     write_heidelberg(tmp_path, "shd", {"train": 16, "test": 8}, num_classes=20)
     dm = SHDDataModule(tmp_path, n_steps=10, batch_size=4, val_fraction=0.25, cache_dir=tmp_path / "cache")
     model = SpikingClassifier(FeedForwardSNN(140, [8], 20))
-    trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp_spawn", max_epochs=1, logger=False,
-                        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
-                        default_root_dir=str(tmp_path))
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp_spawn",
+        max_epochs=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        default_root_dir=str(tmp_path),
+    )
     trainer.fit(model, datamodule=dm)
     entries = sorted((tmp_path / "cache").glob("SHD-*/*.npy"))
     assert len(entries) == 24 and not list((tmp_path / "cache").glob("SHD-*/.*.tmp"))

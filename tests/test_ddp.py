@@ -13,6 +13,7 @@
   hang (the guard reduces its decision over ranks, so every rank raises at the same step;
   ``test_safety.py`` checks that the guard obeys the reduced decision).
 """
+
 from __future__ import annotations
 
 import math
@@ -50,8 +51,7 @@ class Data(MTSXORDataModule):
         if not self.reference:
             return super().train_dataloader()  # shuffle=True: Lightning injects DistributedSampler
         sampler = DistributedSampler(self.splits["train"], num_replicas=1, rank=0, shuffle=True, seed=SEED)
-        return DataLoader(self.splits["train"], self.hparams.batch_size, sampler=sampler,
-                          collate_fn=time_major_collate)
+        return DataLoader(self.splits["train"], self.hparams.batch_size, sampler=sampler, collate_fn=time_major_collate)
 
     def val_dataloader(self) -> list[DataLoader]:
         plain = DataLoader(self.splits["val"], batch_size=8, collate_fn=time_major_collate)
@@ -80,10 +80,18 @@ def train(devices: int, tmp_path) -> tuple[CountingClassifier, dict[str, float]]
     L.seed_everything(SEED, verbose=False)
     module = CountingClassifier()
     trainer = L.Trainer(
-        accelerator="cpu", devices=devices, strategy="ddp_spawn" if devices > 1 else "auto",
-        max_epochs=EPOCHS, deterministic=True, logger=False, enable_progress_bar=False,
-        enable_model_summary=False, enable_checkpointing=False, num_sanity_val_steps=0,
-        default_root_dir=str(tmp_path), callbacks=[NonFiniteGuard()],
+        accelerator="cpu",
+        devices=devices,
+        strategy="ddp_spawn" if devices > 1 else "auto",
+        max_epochs=EPOCHS,
+        deterministic=True,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+        default_root_dir=str(tmp_path),
+        callbacks=[NonFiniteGuard()],
     )
     data = Data(PER_RANK_BATCH * (2 if devices == 1 else 1), reference=devices == 1)
     trainer.fit(module, datamodule=data)
@@ -124,9 +132,17 @@ def test_non_finite_loss_on_one_rank_stops_every_rank(tmp_path):
     # A 60 s collective timeout turns a would-be deadlock into a failure instead of a hung CI job.
     strategy = DDPStrategy(start_method="spawn", timeout=timedelta(seconds=60))
     trainer = L.Trainer(
-        accelerator="cpu", devices=2, strategy=strategy, max_epochs=1, logger=False,
-        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
-        num_sanity_val_steps=0, default_root_dir=str(tmp_path), callbacks=[NonFiniteGuard()],
+        accelerator="cpu",
+        devices=2,
+        strategy=strategy,
+        max_epochs=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+        default_root_dir=str(tmp_path),
+        callbacks=[NonFiniteGuard()],
     )
     with pytest.raises(Exception, match="NonFiniteError: NonFiniteGuard: .* at epoch 0, global step 1") as err:
         trainer.fit(NaNOnRank1(), datamodule=Data(PER_RANK_BATCH, reference=False))

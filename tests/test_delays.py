@@ -1,4 +1,5 @@
 """DelayedLinear (DCLS), its FFT path, and integer-delay export."""
+
 import math
 
 import pytest
@@ -24,8 +25,15 @@ def upstream_dcls(layer: DelayedLinear, x: torch.Tensor) -> torch.Tensor:
     """A fresh upstream ``Dcls1d`` holding the layer's weight, positions and σ as *its own* parameters,
     run through its own ``forward`` on the input left-padded with D-1 zeros (Hammouamri et al.'s usage)."""
     d = layer.max_delay
-    ref = Dcls1d(layer.in_features, layer.out_features, kernel_count=1, dilated_kernel_size=d,
-                 version="gauss", bias=False, padding=0)
+    ref = Dcls1d(
+        layer.in_features,
+        layer.out_features,
+        kernel_count=1,
+        dilated_kernel_size=d,
+        version="gauss",
+        bias=False,
+        padding=0,
+    )
     with torch.no_grad():
         ref.weight.copy_(layer.dcls.weight)
         ref.P.copy_((d - 1 - layer.delay() - d // 2)[None, :, :, None])

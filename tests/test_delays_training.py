@@ -1,4 +1,5 @@
 """DelaySigmaSchedule, DelaySNN, the delay-pattern task, and crash-and-resume with delays."""
+
 import math
 
 import lightning as L
@@ -56,8 +57,9 @@ def test_sigma_schedule_sets_every_layer_and_round_trips_state():
 
 
 def tiny_task(**kw) -> DelayTaskDataModule:
-    return DelayTaskDataModule(n_channels=4, n_classes=3, gap=2, onset_range=6, tail=2,
-                               n_train=32, n_val=16, n_test=16, batch_size=16, **kw)
+    return DelayTaskDataModule(
+        n_channels=4, n_classes=3, gap=2, onset_range=6, tail=2, n_train=32, n_val=16, n_test=16, batch_size=16, **kw
+    )
 
 
 def test_sigma_follows_schedule_during_fit_and_stats_are_logged(tmp_path):
@@ -69,9 +71,15 @@ def test_sigma_follows_schedule_during_fit_and_stats_are_logged(tmp_path):
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
             seen.append((trainer.global_step, pl_module.network.output_synapse.sigma.item()))
 
-    trainer = L.Trainer(max_epochs=4, logger=L.pytorch.loggers.CSVLogger(tmp_path), enable_progress_bar=False,
-                        enable_checkpointing=False, enable_model_summary=False, default_root_dir=tmp_path,
-                        callbacks=[DelaySigmaSchedule(fraction=0.5), Spy(), TemporalStatsLogger(histograms=False)])
+    trainer = L.Trainer(
+        max_epochs=4,
+        logger=L.pytorch.loggers.CSVLogger(tmp_path),
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        callbacks=[DelaySigmaSchedule(fraction=0.5), Spy(), TemporalStatsLogger(histograms=False)],
+    )
     trainer.fit(module, datamodule=tiny_task())
     total = 8  # 4 epochs x 2 batches
     expected = [(s, sigma_at(s / total, 3.5, 0.23, 0.5)) for s in range(total)]
@@ -91,8 +99,9 @@ def test_delays_move_with_the_delay_learning_rate():
     module = SpikingClassifier(net, lr=1e-3, delay_lr=0.5, scheduler="none")
     before = net.synapses[0].synapse.delay_position.detach().clone()
     w_before = net.synapses[0].synapse.dcls.weight.detach().clone()
-    trainer = L.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_checkpointing=False,
-                        enable_model_summary=False)
+    trainer = L.Trainer(
+        max_epochs=1, logger=False, enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False
+    )
     trainer.fit(module, datamodule=tiny_task())
     step_d = (net.synapses[0].synapse.delay_position.detach() - before).abs().max()
     step_w = (net.synapses[0].synapse.dcls.weight.detach() - w_before).abs().max()
@@ -152,9 +161,25 @@ def test_crash_and_resume_with_delays_and_sigma_schedule_is_bit_exact(tmp_path):
 def test_delays_task_config_fast_dev_run(tmp_path, capsys):
     from lightning_snn.cli import main
 
-    cli = main(["fit", "--config", "configs/delays_task.yaml", "--trainer.fast_dev_run", "true",
-                "--trainer.default_root_dir", str(tmp_path), "--data.init_args.n_train", "64",
-                "--data.init_args.n_val", "32", "--data.init_args.n_test", "32", "--data.init_args.batch_size", "32"])
+    cli = main(
+        [
+            "fit",
+            "--config",
+            "configs/delays_task.yaml",
+            "--trainer.fast_dev_run",
+            "true",
+            "--trainer.default_root_dir",
+            str(tmp_path),
+            "--data.init_args.n_train",
+            "64",
+            "--data.init_args.n_val",
+            "32",
+            "--data.init_args.n_test",
+            "32",
+            "--data.init_args.batch_size",
+            "32",
+        ]
+    )
     assert "test accuracy:" in capsys.readouterr().out
     groups = {g["name"]: g["lr"] for g in cli.model.parameter_groups()}
     assert groups == {"weight": 0.01, "delay": 1.0}  # τ fixed: no τ group
@@ -198,8 +223,10 @@ def test_delay_task_needs_a_step_after_the_last_spike():
     assert x.shape[1] == dm.hparams.onset_range + 5 * dm.hparams.gap + 2 + 1  # onset + max offset + jitter + tail
 
 
-@pytest.mark.parametrize("interval, trainer_args", [("epoch", {"max_epochs": -1, "max_steps": 100}),
-                                                    ("step", {"max_epochs": -1, "max_steps": -1})])
+@pytest.mark.parametrize(
+    "interval, trainer_args",
+    [("epoch", {"max_epochs": -1, "max_steps": 100}), ("step", {"max_epochs": -1, "max_steps": -1})],
+)
 def test_sigma_schedule_needs_a_finite_training_length(interval, trainer_args):
     from types import SimpleNamespace
 

@@ -51,8 +51,15 @@ def test_detach_reset_changes_only_gradient():
 
 
 def _run(backend, x, tau, reset, decay_input, detach_reset, surrogate):
-    lif = LearnableLIF(x.shape[-1], tau=tau, reset=reset, decay_input=decay_input,
-                       detach_reset=detach_reset, surrogate=surrogate, backend=backend)
+    lif = LearnableLIF(
+        x.shape[-1],
+        tau=tau,
+        reset=reset,
+        decay_input=decay_input,
+        detach_reset=detach_reset,
+        surrogate=surrogate,
+        backend=backend,
+    )
     x = x.clone().requires_grad_()
     s = lif(x)
     w = torch.linspace(-1, 1, s.numel()).view_as(s)
@@ -127,8 +134,11 @@ def test_spike_rate_statistics_are_recorded():
 
 @pytest.mark.parametrize(
     "x, match",
-    [(torch.rand(10, 4), r"\(T, B, 3\)"), (torch.rand(10, 2, 4), r"\(T, B, 3\)"),
-     (torch.full((4, 2, 3), float("nan")), "NaN")],
+    [
+        (torch.rand(10, 4), r"\(T, B, 3\)"),
+        (torch.rand(10, 2, 4), r"\(T, B, 3\)"),
+        (torch.full((4, 2, 3), float("nan")), "NaN"),
+    ],
 )
 def test_bad_input_shapes_and_nan(x, match):
     with pytest.raises(ValueError, match=match):
@@ -137,9 +147,13 @@ def test_bad_input_shapes_and_nan(x, match):
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"backend": "cuda"}, "Unknown backend"), ({"reset": "zero"}, "Unknown reset"),
-     ({"surrogate": "relu"}, "Unknown surrogate"), ({"threshold": 0.0}, "threshold"),
-     ({"tau": 0.9}, "strictly inside")],
+    [
+        ({"backend": "cuda"}, "Unknown backend"),
+        ({"reset": "zero"}, "Unknown reset"),
+        ({"surrogate": "relu"}, "Unknown surrogate"),
+        ({"threshold": 0.0}, "threshold"),
+        ({"tau": 0.9}, "strictly inside"),
+    ],
 )
 def test_bad_constructor_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -160,9 +174,14 @@ def test_surrogate_choice_reaches_the_gradient():
     assert x.grad.item() == pytest.approx(Surrogate("box", 1.0).derivative(torch.tensor(-0.1)).item())
 
 
-@pytest.mark.parametrize("x, match", [(torch.ones(4, 2, 3, dtype=torch.uint8), "floating-point"),
-                                      (torch.ones(4, 2, 3, dtype=torch.bool), "floating-point"),
-                                      (torch.ones(0, 2, 3), "T >= 1")])
+@pytest.mark.parametrize(
+    "x, match",
+    [
+        (torch.ones(4, 2, 3, dtype=torch.uint8), "floating-point"),
+        (torch.ones(4, 2, 3, dtype=torch.bool), "floating-point"),
+        (torch.ones(0, 2, 3), "T >= 1"),
+    ],
+)
 def test_integer_and_empty_inputs_get_clear_errors(x, match):
     with pytest.raises(ValueError, match=match):
         LearnableLIF(3)(x)

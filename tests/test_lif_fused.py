@@ -1,11 +1,12 @@
 """The fused LIF (native backend) against the plain-autograd reference: values, gradients, gradcheck."""
+
 import itertools
 
 import pytest
 import torch
 
-from lightning_snn.functional.lif import LIFConfig, leaky_integrate, lif_reference
 from lightning_snn.functional import lif_numba
+from lightning_snn.functional.lif import LIFConfig, leaky_integrate, lif_reference
 from lightning_snn.functional.lif_scan import _forward_loop, leaky_integrate_fused, lif_fused
 from lightning_snn.functional.surrogates import Surrogate
 
@@ -113,8 +114,12 @@ class SmoothSpike:
 
 @pytest.mark.parametrize(
     "reset, v_reset, decay_input, detach",
-    [(r, vr, d, det) for r, vr in (("hard", 0.0), ("hard", -0.3), ("soft", 0.0))
-     for d in (False, True) for det in (False, True)],
+    [
+        (r, vr, d, det)
+        for r, vr in (("hard", 0.0), ("hard", -0.3), ("soft", 0.0))
+        for d in (False, True)
+        for det in (False, True)
+    ],
 )
 @pytest.mark.parametrize("per_neuron", [False, True])
 def test_gradcheck_float64(reset, v_reset, decay_input, detach, per_neuron):
@@ -133,7 +138,9 @@ def test_gradcheck_float64(reset, v_reset, decay_input, detach, per_neuron):
 @pytest.mark.parametrize("per_neuron", [False, True])
 def test_leaky_integrator_fused(decay_input, per_neuron):
     x = torch.rand(8, 2, 3, dtype=torch.float64, requires_grad=True)
-    beta = (torch.rand(3, dtype=torch.float64) if per_neuron else torch.tensor(0.6, dtype=torch.float64)).requires_grad_()
+    beta = (
+        torch.rand(3, dtype=torch.float64) if per_neuron else torch.tensor(0.6, dtype=torch.float64)
+    ).requires_grad_()
     assert torch.autograd.gradcheck(lambda a, b: leaky_integrate_fused(a, b, decay_input), (x, beta))
     assert torch.allclose(leaky_integrate_fused(x, beta, decay_input), leaky_integrate(x, beta, decay_input))
 
@@ -152,6 +159,7 @@ def _saved_bytes(fn):
     def pack(t):
         seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
         return t
+
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         fn().sum().backward()
     return sum(seen.values())

@@ -3,6 +3,7 @@
 when wandb is missing, and the offline run file holds TemporalStatsLogger's τ scalars (equal to the
 trained model's τ) and histograms. The offline ``.wandb`` file is a LevelDB-style log of protobuf
 records; :func:`wandb_records` reads it (wandb 0.2x+ ships no public reader)."""
+
 from __future__ import annotations
 
 import json
@@ -35,10 +36,10 @@ def wandb_records(path: Path) -> list:
         if BLOCK - pos % BLOCK < HEADER:  # block trailer padding
             pos += BLOCK - pos % BLOCK
             continue
-        length, kind = int.from_bytes(data[pos + 4:pos + 6], "little"), data[pos + 6]
+        length, kind = int.from_bytes(data[pos + 4 : pos + 6], "little"), data[pos + 6]
         if pos + HEADER + length > len(data):  # a record still being written
             break
-        pending += data[pos + HEADER:pos + HEADER + length]
+        pending += data[pos + HEADER : pos + HEADER + length]
         pos += HEADER + length
         if kind in (1, 4):  # FULL or LAST chunk
             record = pb.Record()
@@ -85,7 +86,9 @@ def test_offline_is_the_default(wandb_env):
     assert cfg["class_path"].endswith("WandbLogger") and cfg["init_args"]["offline"] is True
 
 
-@pytest.mark.parametrize(("mode", "offline"), [("online", False), ("ONLINE", False), ("offline", True), ("disabled", True)])
+@pytest.mark.parametrize(
+    ("mode", "offline"), [("online", False), ("ONLINE", False), ("offline", True), ("disabled", True)]
+)
 def test_wandb_mode_switches_online(wandb_env, monkeypatch, mode, offline):
     monkeypatch.setenv("WANDB_MODE", mode)
     assert loggers.default_logger_config()["init_args"]["offline"] is offline
@@ -100,7 +103,9 @@ def test_cli_flag_switches_online(wandb_env):
 
 def test_csv_fallback_when_wandb_is_missing(tmp_path, monkeypatch):
     real = loggers.importlib.util.find_spec
-    monkeypatch.setattr(loggers.importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    monkeypatch.setattr(
+        loggers.importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a)
+    )
     with pytest.warns(UserWarning) as caught:
         logger = loggers.default_logger(str(tmp_path))
     assert isinstance(logger, CSVLogger) and logger.save_dir == str(tmp_path)
@@ -119,8 +124,14 @@ def test_offline_run_holds_tau_scalars_and_histograms(wandb_env):
     module = SpikingClassifier(net, readout="per_step", lr=0.02)
     logger = loggers.default_logger(str(wandb_env / "logs"))
     assert isinstance(logger, WandbLogger)
-    trainer = L.Trainer(max_epochs=2, logger=logger, callbacks=[TemporalStatsLogger(plot=False)],
-                        enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False)
+    trainer = L.Trainer(
+        max_epochs=2,
+        logger=logger,
+        callbacks=[TemporalStatsLogger(plot=False)],
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+    )
     try:
         trainer.fit(module, datamodule=MTSXORDataModule(n_train=32, n_val=16, n_test=8, batch_size=16))
     finally:
@@ -128,7 +139,10 @@ def test_offline_run_holds_tau_scalars_and_histograms(wandb_env):
     runs = list((wandb_env / "logs" / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(runs) == 1, runs
     logged = history(wait_until_written(runs[0]))
-    for layer, tau in (("network.neurons.0", net.neurons[0].tau.value), ("network.neurons.1", net.neurons[1].tau.value)):
+    for layer, tau in (
+        ("network.neurons.0", net.neurons[0].tau.value),
+        ("network.neurons.1", net.neurons[1].tau.value),
+    ):
         assert logged[f"tau/{layer}/mean"] == pytest.approx(tau.mean().item(), rel=1e-6)
         assert logged[f"tau/{layer}/min"] == pytest.approx(tau.min().item(), rel=1e-6)
         assert logged[f"tau/{layer}/hist/_type"] == "histogram"

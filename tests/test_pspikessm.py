@@ -75,7 +75,9 @@ def test_samplers_get_distinct_seeds_and_report_rates():
     assert seeds == [10, 11, 12, 13]
     net(torch.rand(10, 3, 1))
     stats = collect_statistics(net)
-    assert sorted(stats["spike_rate"]) == [f"blocks.{i}.{s}" for i in (0, 1) for s in ("input_sampler", "output_sampler")]
+    assert sorted(stats["spike_rate"]) == [
+        f"blocks.{i}.{s}" for i in (0, 1) for s in ("input_sampler", "output_sampler")
+    ]
     assert set(net.spike_rates()) == set(stats["spike_rate"])
     assert all(0.0 <= r <= 1.0 for r in net.spike_rates().values())
 
@@ -102,8 +104,21 @@ def test_bad_arguments():
 def test_cli_fast_dev_run(config, tmp_path, capsys):
     from lightning_snn.cli import main
 
-    cli = main(["fit", "--config", config, "--trainer.fast_dev_run", "true", "--trainer.logger", "false",
-                "--trainer.default_root_dir", str(tmp_path), "--data.init_args.batch_size", "16"])
+    cli = main(
+        [
+            "fit",
+            "--config",
+            config,
+            "--trainer.fast_dev_run",
+            "true",
+            "--trainer.logger",
+            "false",
+            "--trainer.default_root_dir",
+            str(tmp_path),
+            "--data.init_args.batch_size",
+            "16",
+        ]
+    )
     out = capsys.readouterr().out
     assert "test accuracy:" in out
     assert isinstance(cli.model.network, PSpikeSSM)
@@ -127,8 +142,9 @@ def test_crash_and_resume_reproduces_the_uninterrupted_run(tmp_path):
             dm.splits[split] = torch.utils.data.TensorDataset(*(t[:256] for t in tensors))
         return dm
 
-    result = run_and_resume(make_module, make_data, list, tmp_path, max_epochs=3, crash_after_epoch=0,
-                            limit_val_batches=1)
+    result = run_and_resume(
+        make_module, make_data, list, tmp_path, max_epochs=3, crash_after_epoch=0, limit_val_batches=1
+    )
     assert_resume_equal(result)
     keys = [k for k in result.full.module.state_dict() if k.endswith("_extra_state")]
     assert len(keys) == 4

@@ -2,6 +2,7 @@
 its checkpoint ends bit for bit where an uninterrupted run ends (parameters including every τ,
 Adam moments, cosine schedule, per-epoch metrics). Shuffled training data and dropout make the
 global RNG matter, so this also proves :class:`RNGStateCheckpoint` restores it."""
+
 from __future__ import annotations
 
 import lightning as L
@@ -17,8 +18,16 @@ from lightning_snn.models.feedforward import FeedForwardSNN
 
 
 def make_module() -> SpikingClassifier:
-    net = FeedForwardSNN(40, [16, 16], 2, tau=[4.0, 12.0], per_neuron=True, dropout=0.1,
-                         learn_readout_tau=True, neuron={"decay_input": False})
+    net = FeedForwardSNN(
+        40,
+        [16, 16],
+        2,
+        tau=[4.0, 12.0],
+        per_neuron=True,
+        dropout=0.1,
+        learn_readout_tau=True,
+        neuron={"decay_input": False},
+    )
     return SpikingClassifier(net, readout="per_step", lr=0.02, tau_lr=0.05)
 
 
@@ -49,8 +58,7 @@ def test_rng_state_rejects_foreign_state():
 
 @pytest.mark.slow
 def test_tau_resume_is_bitwise_equal(tmp_path):
-    result = run_and_resume(make_module, make_datamodule, make_callbacks, tmp_path, max_epochs=3,
-                            crash_after_epoch=0)
+    result = run_and_resume(make_module, make_datamodule, make_callbacks, tmp_path, max_epochs=3, crash_after_epoch=0)
     assert_resume_equal(result)
     full = result.full.module
     taus = {n: p for n, p in full.named_parameters() if ".tau." in n}
@@ -90,10 +98,14 @@ class TrainOnlyMTSXOR(MTSXORDataModule):
 def test_epoch_hooks_run_once_per_epoch_across_a_resume(tmp_path, with_validation):
     """Stateful callbacks that act at epoch boundaries (σ schedules, rewiring) see every epoch hook
     exactly once across crash + resume, whichever hook wrote the checkpoint."""
-    data = make_datamodule if with_validation else (
-        lambda: TrainOnlyMTSXOR(n_train=48, n_val=16, n_test=16, batch_size=16, seed=1))
-    result = run_and_resume(make_module, data, lambda: [EpochHookCounter()], tmp_path, max_epochs=3,
-                            crash_after_epoch=0)
+    data = (
+        make_datamodule
+        if with_validation
+        else (lambda: TrainOnlyMTSXOR(n_train=48, n_val=16, n_test=16, batch_size=16, seed=1))
+    )
+    result = run_and_resume(
+        make_module, data, lambda: [EpochHookCounter()], tmp_path, max_epochs=3, crash_after_epoch=0
+    )
     assert_resume_equal(result)
     assert result.resumed.callback_states == [{"starts": 3, "ends": 3}]
     assert ("val_acc" in result.full.metrics[2]) is with_validation
@@ -104,8 +116,7 @@ def test_resume_without_rng_checkpoint_would_differ(tmp_path, monkeypatch):
     """Control: with the RNG restore disabled the shuffling order differs after the resume, so the
     equality above is a real check of the restored state."""
     monkeypatch.setattr(RNGStateCheckpoint, "load_state_dict", lambda self, state: None)
-    result = run_and_resume(make_module, make_datamodule, make_callbacks, tmp_path, max_epochs=3,
-                            crash_after_epoch=0)
+    result = run_and_resume(make_module, make_datamodule, make_callbacks, tmp_path, max_epochs=3, crash_after_epoch=0)
     with pytest.raises(AssertionError):
         assert_resume_equal(result)
 
@@ -118,17 +129,44 @@ def test_cli_resume_from_last_checkpoint_is_bitwise_equal(tmp_path):
     from lightning_snn.cli import main
 
     def cli(root, *extra):
-        return main(["fit", "--config", "configs/mtsxor.yaml", "--trainer.max_epochs", "3",
-                     "--trainer.logger", "false", "--trainer.enable_progress_bar", "false",
-                     "--trainer.deterministic", "true", "--trainer.default_root_dir", str(root),
-                     "--test_after_fit", "false", "--data.init_args.n_train", "48", "--data.init_args.n_val", "16",
-                     "--data.init_args.n_test", "16", "--data.init_args.batch_size", "16",
-                     "--model.init_args.network.init_args.hidden", "[12, 12]", *extra])
+        return main(
+            [
+                "fit",
+                "--config",
+                "configs/mtsxor.yaml",
+                "--trainer.max_epochs",
+                "3",
+                "--trainer.logger",
+                "false",
+                "--trainer.enable_progress_bar",
+                "false",
+                "--trainer.deterministic",
+                "true",
+                "--trainer.default_root_dir",
+                str(root),
+                "--test_after_fit",
+                "false",
+                "--data.init_args.n_train",
+                "48",
+                "--data.init_args.n_val",
+                "16",
+                "--data.init_args.n_test",
+                "16",
+                "--data.init_args.batch_size",
+                "16",
+                "--model.init_args.network.init_args.hidden",
+                "[12, 12]",
+                *extra,
+            ]
+        )
 
     full = cli(tmp_path / "full")
     with pytest.raises(RuntimeError, match="CRASH"):
-        cli(tmp_path / "crash", "--trainer.callbacks+=resume_utils.CrashAfterEpoch",
-            "--trainer.callbacks.crash_after_epoch=0")
+        cli(
+            tmp_path / "crash",
+            "--trainer.callbacks+=resume_utils.CrashAfterEpoch",
+            "--trainer.callbacks.crash_after_epoch=0",
+        )
     last = tmp_path / "crash" / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=False)["epoch"] == 0
     resumed = cli(tmp_path / "crash", "--ckpt_path", str(last))

@@ -1,9 +1,9 @@
 """DEEP R / RigL rewiring: exact sparsity, top-gradient regrowth, sign invariants, resume, errors."""
+
 from __future__ import annotations
 
 import logging
 import types
-import warnings
 
 import lightning as L
 import pytest
@@ -18,12 +18,15 @@ from lightning_snn.functional import rewiring as F
 from lightning_snn.lit.classifier import SpikingClassifier
 from lightning_snn.models.feedforward import FeedForwardSNN
 
-warnings.filterwarnings("ignore")
+# Lightning warns about tiny loaders (few workers, few batches per epoch): scoped to this module.
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
 
 
 # ---- functional core ----------------------------------------------------------------------------
-@pytest.mark.parametrize("numel,sparsity,expected", [(100, 0.9, 10), (64, 0.9, 6), (1280, 0.95, 64), (7, 0.0, 7), (10, 0.25, 8)])
+@pytest.mark.parametrize(
+    "numel,sparsity,expected", [(100, 0.9, 10), (64, 0.9, 6), (1280, 0.95, 64), (7, 0.0, 7), (10, 0.25, 8)]
+)
 def test_target_active_is_rounded_density(numel, sparsity, expected):
     assert F.target_active(numel, sparsity) == expected
 
@@ -111,10 +114,19 @@ def test_exact_sparsity_and_no_sign_flip_over_many_steps(sign, regrow):
 def test_rigl_regrows_at_top_hand_made_gradient():
     layer = nn.Linear(5, 4, bias=False)
     with torch.no_grad():  # magnitude init keeps the 10 weights of magnitude 1
-        layer.weight.copy_(torch.tensor([[1.0, -1, 1, -1, 0.1], [1, -1, 1, -1, 0.1],
-                                         [1, -1, 0.1, 0.1, 0.1], [0.1, 0.1, 0.1, 0.1, 0.1]]))
-    callback = Rewiring(sparsity=0.5, sign="fixed", regrow="rigl", layers=["weight_holder"],
-                        init_mask="magnitude", regrow_magnitude=1e-3)
+        layer.weight.copy_(
+            torch.tensor(
+                [[1.0, -1, 1, -1, 0.1], [1, -1, 1, -1, 0.1], [1, -1, 0.1, 0.1, 0.1], [0.1, 0.1, 0.1, 0.1, 0.1]]
+            )
+        )
+    callback = Rewiring(
+        sparsity=0.5,
+        sign="fixed",
+        regrow="rigl",
+        layers=["weight_holder"],
+        init_mask="magnitude",
+        regrow_magnitude=1e-3,
+    )
     holder = nn.Module()
     holder.weight_holder = layer
     trainer = types.SimpleNamespace(optimizers=[torch.optim.SGD(layer.parameters(), lr=1.0)])
@@ -258,8 +270,16 @@ def tiny_model(seed=0, lr=0.05):
 
 
 def fit(model, callbacks, epochs, root, ckpt_path=None):
-    trainer = L.Trainer(max_epochs=epochs, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                        callbacks=callbacks, default_root_dir=root, accelerator="cpu", devices=1)
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=callbacks,
+        default_root_dir=root,
+        accelerator="cpu",
+        devices=1,
+    )
     trainer.fit(model, tiny_data(), ckpt_path=ckpt_path)
     return trainer
 
@@ -313,10 +333,16 @@ def test_sparsity_outside_unit_interval_is_refused(sparsity):
         Rewiring(sparsity=sparsity)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"sign": "positive"}, "unknown sign"), ({"regrow": "set"}, "unknown regrow"),
-    ({"every_n_steps": 0}, "every_n_steps"), ({"rigl_score": "abs"}, "unknown rigl_score"), ({"layers": "fc"}, "layers must be None or a list"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"sign": "positive"}, "unknown sign"),
+        ({"regrow": "set"}, "unknown regrow"),
+        ({"every_n_steps": 0}, "every_n_steps"),
+        ({"rigl_score": "abs"}, "unknown rigl_score"),
+        ({"layers": "fc"}, "layers must be None or a list"),
+    ],
+)
 def test_bad_options_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Rewiring(**kwargs)
@@ -360,9 +386,25 @@ def test_pickled_callback_keeps_its_generator_state():
 def test_rewiring_config_trains_a_sparse_input_layer(tmp_path):
     from lightning_snn.cli import main
 
-    cli = main(["fit", "--config", "configs/mtsxor_rewiring.yaml", "--trainer.fast_dev_run", "2",
-                "--trainer.default_root_dir", str(tmp_path), "--data.init_args.n_train", "64",
-                "--data.init_args.n_val", "32", "--data.init_args.n_test", "32", "--data.init_args.batch_size", "32"])
+    cli = main(
+        [
+            "fit",
+            "--config",
+            "configs/mtsxor_rewiring.yaml",
+            "--trainer.fast_dev_run",
+            "2",
+            "--trainer.default_root_dir",
+            str(tmp_path),
+            "--data.init_args.n_train",
+            "64",
+            "--data.init_args.n_val",
+            "32",
+            "--data.init_args.n_test",
+            "32",
+            "--data.init_args.batch_size",
+            "32",
+        ]
+    )
     rewiring = next(cb for cb in cli.trainer.callbacks if isinstance(cb, Rewiring))
     assert rewiring.steps == 2 and list(rewiring.masks) == ["network.synapses.0.synapse"]
     w = cli.model.network.synapses[0].synapse.weight.detach()

@@ -1,18 +1,19 @@
 """Two CPU processes (gloo, ddp_spawn) take identical rewiring decisions."""
+
 from __future__ import annotations
 
 import logging
-import warnings
 
 import lightning as L
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
-
-from lightning_snn.callbacks.rewiring import Rewiring
 from test_rewiring import tiny_data, tiny_model
 
-warnings.filterwarnings("ignore")
+from lightning_snn.callbacks.rewiring import Rewiring
+
+# Lightning warns about tiny loaders (few workers, few batches per epoch): scoped to this module.
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
 
 
@@ -46,8 +47,14 @@ def test_two_ranks_take_identical_rewiring_decisions(tmp_path):
     rigl = Rewiring(sparsity=0.8, sign="fixed", regrow="rigl", layers=["network.synapses.0.synapse"])
     random = Rewiring(sparsity=0.7, sign="free", regrow="random", layers=["network.output_synapse"], seed=3)
     trainer = L.Trainer(
-        accelerator="cpu", devices=2, strategy="ddp_spawn", max_epochs=3, logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp_spawn",
+        max_epochs=3,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
         callbacks=[rigl, random, SaveRewiringState(str(tmp_path), [rigl, random])],
     )
     trainer.fit(tiny_model(lr=0.3), TinyData())

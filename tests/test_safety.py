@@ -2,6 +2,7 @@
 parameter and names it (τ parameters by layer), before anything non-finite reaches a checkpoint;
 gradient clipping and detect_anomaly reach the Trainer from the CLI; the CLI adds the safety
 callbacks; a missing --ckpt_path fails at once with a FileNotFoundError naming the path."""
+
 from __future__ import annotations
 
 import math
@@ -40,8 +41,13 @@ def make_module(cls=SpikingClassifier, **kwargs) -> SpikingClassifier:
 
 def fit(module, tmp_path, guard=None, max_epochs=2, callbacks=()) -> L.Trainer:
     trainer = L.Trainer(
-        accelerator="cpu", max_epochs=max_epochs, logger=False, enable_progress_bar=False,
-        enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=str(tmp_path),
+        accelerator="cpu",
+        max_epochs=max_epochs,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        default_root_dir=str(tmp_path),
         callbacks=[guard or NonFiniteGuard(), *callbacks],
     )
     dm = MTSXORDataModule(n_train=32, n_val=16, n_test=16, batch_size=16)
@@ -86,7 +92,9 @@ def test_non_finite_parameter_after_step_is_named(tmp_path):
 def test_inf_weight_gradient_is_named_as_a_plain_parameter(tmp_path):
     module = make_module()
     poison_gradient(module, "network.synapses.0.synapse.weight", math.inf)
-    with pytest.raises(NonFiniteError, match=r"gradient of parameter 'network.synapses.0.synapse.weight' has 0 NaN and 320 inf"):
+    with pytest.raises(
+        NonFiniteError, match=r"gradient of parameter 'network.synapses.0.synapse.weight' has 0 NaN and 320 inf"
+    ):
         fit(module, tmp_path)
 
 
@@ -127,13 +135,27 @@ def test_guard_validates_its_arguments(bad):
 
 
 def test_describe_names_tau_layers():
-    assert describe("network.output.tau.raw") == "τ parameter 'network.output.tau.raw' (time constant of layer 'network.output')"
+    assert (
+        describe("network.output.tau.raw")
+        == "τ parameter 'network.output.tau.raw' (time constant of layer 'network.output')"
+    )
     assert describe("network.output_synapse.weight") == "parameter 'network.output_synapse.weight'"
 
 
 def test_cli_passes_clipping_and_anomaly_flags_and_adds_safety_callbacks():
-    cli = main(["--config", "configs/mtsxor.yaml", "--trainer.gradient_clip_val", "0.25",
-                "--trainer.gradient_clip_algorithm", "value", "--trainer.detect_anomaly", "true"], run=False)
+    cli = main(
+        [
+            "--config",
+            "configs/mtsxor.yaml",
+            "--trainer.gradient_clip_val",
+            "0.25",
+            "--trainer.gradient_clip_algorithm",
+            "value",
+            "--trainer.detect_anomaly",
+            "true",
+        ],
+        run=False,
+    )
     assert cli.trainer.gradient_clip_val == 0.25 and cli.trainer.gradient_clip_algorithm == "value"
     assert cli.trainer._detect_anomaly is True
     kinds = [type(cb) for cb in cli.trainer.callbacks]
@@ -152,8 +174,15 @@ def test_config_clipping_and_checkpointing_reach_the_trainer():
 def test_cli_guard_can_be_configured_or_disabled():
     cli = main(["--config", "configs/mtsxor.yaml", "--non_finite_guard", "false"], run=False)
     assert NonFiniteGuard not in {type(cb) for cb in cli.trainer.callbacks}
-    cli = main(["--config", "configs/mtsxor.yaml", "--trainer.callbacks+=lightning_snn.callbacks.non_finite_guard.NonFiniteGuard",
-                "--trainer.callbacks.check_every_n_steps=5"], run=False)
+    cli = main(
+        [
+            "--config",
+            "configs/mtsxor.yaml",
+            "--trainer.callbacks+=lightning_snn.callbacks.non_finite_guard.NonFiniteGuard",
+            "--trainer.callbacks.check_every_n_steps=5",
+        ],
+        run=False,
+    )
     guards = [cb for cb in cli.trainer.callbacks if isinstance(cb, NonFiniteGuard)]
     assert len(guards) == 1 and guards[0].check_every_n_steps == 5
 

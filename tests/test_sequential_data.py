@@ -51,7 +51,8 @@ def test_digits_split_is_seeded_and_disjoint():
     expected = Counter((tuple(img.reshape(-1).astype(int)), int(t)) for img, t in zip(full.images, full.target))
     got = Counter(
         (tuple((x[:, 0] * 16).round().int().tolist()), int(t))
-        for split in a.splits.values() for x, t in zip(*split.tensors)
+        for split in a.splits.values()
+        for x, t in zip(*split.tensors)
     )
     assert got == expected
 
@@ -80,6 +81,7 @@ def test_digits_bad_arguments():
 
 
 # --- MNIST IDX ---------------------------------------------------------------------------------
+
 
 def _idx_bytes(array: np.ndarray, code: int = 0x08) -> bytes:
     header = bytes([0, 0, code, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
@@ -120,8 +122,9 @@ def test_mnist_loads_idx_files(tmp_path, gz):
     assert {k: len(v) for k, v in dm.splits.items()} == {"train": 9, "val": 3, "test": 5}
     x_test, y_test = dm.splits["test"].tensors
     assert x_test.shape == (5, 784, 1)
-    torch.testing.assert_close(x_test[2, :, 0], torch.tensor(data["t10k-images-idx3-ubyte"][2].reshape(-1) / 255.0,
-                                                             dtype=torch.float32))
+    torch.testing.assert_close(
+        x_test[2, :, 0], torch.tensor(data["t10k-images-idx3-ubyte"][2].reshape(-1) / 255.0, dtype=torch.float32)
+    )
     assert y_test.tolist() == data["t10k-labels-idx1-ubyte"].tolist()
     x, y = next(iter(dm.test_dataloader()))
     assert x.shape == (784, 4, 1)

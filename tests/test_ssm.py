@@ -58,7 +58,7 @@ def test_kernel_golden_single_real_mode():
     a_bar, c_bar = zoh_discretize(log_a.double(), a_im.double(), dt, c_complex)
     dt_a = torch.complex(-torch.exp(log_a.double()), a_im.double()) * dt[:, None]
     kernel = s4d_kernel(dt_a, c_bar, 5)
-    expected = [4 * c * (1 - math.exp(-0.025)) * math.exp(-0.025 * l) for l in range(5)]
+    expected = [4 * c * (1 - math.exp(-0.025)) * math.exp(-0.025 * lag) for lag in range(5)]
     torch.testing.assert_close(kernel[0], torch.tensor(expected, dtype=torch.float64))
     assert a_bar.item() == pytest.approx(math.exp(-0.025))
 
@@ -118,8 +118,13 @@ def test_ssm_time_parameters_are_in_the_tau_group():
 
     layer = S4DLayer(4, d_state=8)
     roles = {name: parameter_role(f"network.blocks.0.ssm.{name}") for name, _ in layer.named_parameters()}
-    assert roles == {"tau.log_dt_raw": "tau", "tau.log_a_real": "tau", "tau.a_imag": "tau",
-                     "C": "weight", "D": "weight"}
+    assert roles == {
+        "tau.log_dt_raw": "tau",
+        "tau.log_a_real": "tau",
+        "tau.a_imag": "tau",
+        "C": "weight",
+        "D": "weight",
+    }
 
 
 def test_temporal_statistics_decay_time():

@@ -1,4 +1,5 @@
 """CausalConv1d and TemporalConvSNN (paper A, claim 3)."""
+
 import pytest
 import torch
 
@@ -73,9 +74,24 @@ def test_bad_arguments_raise(make, match):
 
 
 def test_mtsxor_tcn_config_fast_dev_run(tmp_path, capsys):
-    cli = main(["fit", "--config", "configs/mtsxor_tcn.yaml", "--trainer.fast_dev_run", "true",
-                "--trainer.default_root_dir", str(tmp_path),
-                "--data.init_args.n_train", "64", "--data.init_args.n_val", "32",
-                "--data.init_args.n_test", "32", "--data.init_args.batch_size", "32"])
+    cli = main(
+        [
+            "fit",
+            "--config",
+            "configs/mtsxor_tcn.yaml",
+            "--trainer.fast_dev_run",
+            "true",
+            "--trainer.default_root_dir",
+            str(tmp_path),
+            "--data.init_args.n_train",
+            "64",
+            "--data.init_args.n_val",
+            "32",
+            "--data.init_args.n_test",
+            "32",
+            "--data.init_args.batch_size",
+            "32",
+        ]
+    )
     assert "test accuracy:" in capsys.readouterr().out
     assert cli.model.network.kernels == [(3, 1), (5, 2), (7, 4)]

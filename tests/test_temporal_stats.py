@@ -28,8 +28,14 @@ def test_logs_tau_every_epoch_and_saves_plot(tmp_path):
     net = FeedForwardSNN(40, [8, 8], 2, tau=[3.0, 9.0], neuron={"decay_input": False})
     model = SpikingClassifier(net, readout="per_step")
     logger = CSVLogger(tmp_path)
-    trainer = L.Trainer(max_epochs=2, logger=logger, callbacks=[TemporalStatsLogger()],
-                        enable_progress_bar=False, enable_checkpointing=False, limit_val_batches=0)
+    trainer = L.Trainer(
+        max_epochs=2,
+        logger=logger,
+        callbacks=[TemporalStatsLogger()],
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        limit_val_batches=0,
+    )
     trainer.fit(model, MTSXORDataModule(n_train=64, n_val=32, n_test=32, batch_size=32))
     import csv
 

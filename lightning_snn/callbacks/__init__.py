@@ -1,4 +1,5 @@
 """Lightning callbacks."""
+
 from lightning_snn.callbacks.delay_sigma import DelaySigmaSchedule
 from lightning_snn.callbacks.non_finite_guard import NonFiniteError, NonFiniteGuard
 from lightning_snn.callbacks.rewiring import Rewiring

@@ -13,6 +13,7 @@ the model checkpoint, and the schedule's own position is in ``state_dict``. Each
 ``temporal_statistics()``, so :class:`~lightning_snn.callbacks.temporal_stats.TemporalStatsLogger` logs it
 as ``delay_sigma/<layer>``.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -104,7 +105,9 @@ class DelaySigmaSchedule(Callback):
             self.apply(pl_module, self._progress(trainer))
 
     @override
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         if self.interval == "step":
             self.apply(pl_module, self._progress(trainer))
 

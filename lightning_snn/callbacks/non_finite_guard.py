@@ -15,6 +15,7 @@ failure. Under DDP the decision is reduced over ranks (any rank failing stops ev
 rank is left waiting in a collective. Gradient checks are skipped under 16-bit mixed precision,
 where the gradient scaler expects and handles inf gradients itself.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -59,8 +60,7 @@ def first_non_finite(named: Iterable[tuple[str, torch.Tensor | None]]) -> tuple[
 
 def count_bad(tensor: torch.Tensor) -> str:
     t = tensor.detach()
-    return (f"{int(torch.isnan(t).sum())} NaN and {int(torch.isinf(t).sum())} inf "
-            f"of {t.numel()} value(s)")
+    return f"{int(torch.isnan(t).sum())} NaN and {int(torch.isinf(t).sum())} inf of {t.numel()} value(s)"
 
 
 class NonFiniteGuard(Callback):

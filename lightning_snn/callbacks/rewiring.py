@@ -23,6 +23,7 @@ so all DDP ranks take the same decisions.
 
 With ``regrow="none"`` the mask is static (no removal, no regrowth): the baseline of a fixed sparse mask.
 """
+
 from __future__ import annotations
 
 import math
@@ -75,8 +76,15 @@ def default_layers(root: nn.Module) -> list[str]:
 class _SparseLayer:
     """Mask, sign and per-synapse age of one rewired weight."""
 
-    def __init__(self, name: str, param: nn.Parameter, mask: torch.Tensor, sign: torch.Tensor,
-                 age: torch.Tensor, rewired_total: int = 0) -> None:
+    def __init__(
+        self,
+        name: str,
+        param: nn.Parameter,
+        mask: torch.Tensor,
+        sign: torch.Tensor,
+        age: torch.Tensor,
+        rewired_total: int = 0,
+    ) -> None:
         self.name, self.param = name, param
         self.mask = mask.to(param.device, torch.bool)
         self.sign = sign.to(param.device, param.dtype)
@@ -86,8 +94,12 @@ class _SparseLayer:
         self.lr = 0.0
 
     def state(self) -> dict[str, Any]:
-        return {"mask": self.mask.cpu().clone(), "sign": self.sign.cpu().to(torch.int8),
-                "age": self.age.cpu().clone(), "rewired_total": self.rewired_total}
+        return {
+            "mask": self.mask.cpu().clone(),
+            "sign": self.sign.cpu().to(torch.int8),
+            "age": self.age.cpu().clone(),
+            "rewired_total": self.rewired_total,
+        }
 
 
 class Rewiring(Callback):
@@ -129,8 +141,19 @@ class Rewiring(Callback):
         plot: bool = False,
     ) -> None:
         super().__init__()
-        _validate(sparsity, sign, regrow, every_n_steps, layers, init_mask, rigl_score, regrow_magnitude, l1,
-                  temperature, excitatory_fraction)
+        _validate(
+            sparsity,
+            sign,
+            regrow,
+            every_n_steps,
+            layers,
+            init_mask,
+            rigl_score,
+            regrow_magnitude,
+            l1,
+            temperature,
+            excitatory_fraction,
+        )
         self.sparsity, self.sign, self.regrow = float(sparsity), sign, regrow
         self.every_n_steps, self.layer_names = int(every_n_steps), None if layers is None else list(layers)
         self.init_mask, self.rigl_score, self.regrow_magnitude = init_mask, rigl_score, float(regrow_magnitude)
@@ -146,8 +169,9 @@ class Rewiring(Callback):
     @property
     @override
     def state_key(self) -> str:
-        return self._generate_state_key(sparsity=self.sparsity, sign=self.sign, regrow=self.regrow,
-                                        layers=self.layer_names, seed=self.seed)
+        return self._generate_state_key(
+            sparsity=self.sparsity, sign=self.sign, regrow=self.regrow, layers=self.layer_names, seed=self.seed
+        )
 
     def __getstate__(self) -> dict[str, Any]:
         # ddp_spawn pickles callbacks; a torch.Generator's state would travel as a shared-memory tensor,
@@ -182,28 +206,38 @@ class Rewiring(Callback):
         names = self.layer_names if self.layer_names is not None else default_layers(root)
         modules = dict(root.named_modules())
         if not names:
-            raise ValueError(f"Rewiring found no nn.Linear or DelayedLinear in {type(root).__name__}; "
-                             "pass layers=[...] with the qualified names of the layers to rewire.")
+            raise ValueError(
+                f"Rewiring found no nn.Linear or DelayedLinear in {type(root).__name__}; "
+                "pass layers=[...] with the qualified names of the layers to rewire."
+            )
         targets = {}
         for name in names:
             if name not in modules:
-                raise ValueError(f"Rewiring: no layer named {name!r} in {type(root).__name__}; layers that "
-                                 f"can be rewired: {default_layers(root)}. Fix the name in `layers`.")
+                raise ValueError(
+                    f"Rewiring: no layer named {name!r} in {type(root).__name__}; layers that "
+                    f"can be rewired: {default_layers(root)}. Fix the name in `layers`."
+                )
             weight = rewirable_weight(modules[name])
             if weight is None:
-                raise ValueError(f"Rewiring: layer {name!r} ({type(modules[name]).__name__}) has no `weight` "
-                                 "parameter to rewire; name a Linear, DelayedLinear or another weighted layer.")
+                raise ValueError(
+                    f"Rewiring: layer {name!r} ({type(modules[name]).__name__}) has no `weight` "
+                    "parameter to rewire; name a Linear, DelayedLinear or another weighted layer."
+                )
             self._check_layer(name, weight)
             targets[name] = weight
         return targets
 
     def _check_layer(self, name: str, weight: nn.Parameter) -> None:
         if self.sign == "dale" and weight.dim() < 2:
-            raise ValueError(f"Rewiring: sign='dale' needs a presynaptic axis (weight of shape (out, in, ...)), "
-                             f"but layer {name!r} has a weight of shape {tuple(weight.shape)}; use sign='fixed'.")
+            raise ValueError(
+                f"Rewiring: sign='dale' needs a presynaptic axis (weight of shape (out, in, ...)), "
+                f"but layer {name!r} has a weight of shape {tuple(weight.shape)}; use sign='fixed'."
+            )
         if F.target_active(weight.numel(), self.sparsity) < 1:
-            raise ValueError(f"Rewiring: sparsity={self.sparsity} leaves no active synapse among the "
-                             f"{weight.numel()} of layer {name!r}; lower the sparsity.")
+            raise ValueError(
+                f"Rewiring: sparsity={self.sparsity} leaves no active synapse among the "
+                f"{weight.numel()} of layer {name!r}; lower the sparsity."
+            )
 
     @override
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -238,8 +272,10 @@ class Rewiring(Callback):
         self.generator.set_state(state["generator"])
         missing = sorted(set(self._targets) - set(state["layers"]))
         if missing:
-            raise ValueError(f"Rewiring: the checkpoint has no rewiring state for layers {missing} "
-                             f"(it has {sorted(state['layers'])}); resume with the same `layers`.")
+            raise ValueError(
+                f"Rewiring: the checkpoint has no rewiring state for layers {missing} "
+                f"(it has {sorted(state['layers'])}); resume with the same `layers`."
+            )
         for name, param in self._targets.items():
             s = state["layers"][name]
             self._layers[name] = _SparseLayer(name, param, s["mask"], s["sign"], s["age"], s["rewired_total"])
@@ -264,8 +300,9 @@ class Rewiring(Callback):
             self._pending = True
 
     @override
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
-                           batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         if not self._pending:
             return
         self._pending = False
@@ -279,8 +316,9 @@ class Rewiring(Callback):
         weight = layer.param.data
         if (self.l1 or self.temperature) and self.regrow != "none":
             noise_std = math.sqrt(2.0 * layer.lr * self.temperature)
-            weight.copy_(F.deep_r_noise_l1(weight, layer.sign, layer.mask, layer.lr * self.l1, noise_std,
-                                           self.generator))
+            weight.copy_(
+                F.deep_r_noise_l1(weight, layer.sign, layer.mask, layer.lr * self.l1, noise_std, self.generator)
+            )
         if rewire:
             changed = self._rewire(layer, weight)
             _reset_optimizer_state(optimizers, layer.param, changed)
@@ -372,8 +410,11 @@ class Rewiring(Callback):
 
     @override
     def state_dict(self) -> dict[str, Any]:
-        return {"steps": self.steps, "generator": self.generator.get_state(),
-                "layers": {name: layer.state() for name, layer in self._layers.items()}}
+        return {
+            "steps": self.steps,
+            "generator": self.generator.get_state(),
+            "layers": {name: layer.state() for name, layer in self._layers.items()},
+        }
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -390,13 +431,30 @@ def _reset_optimizer_state(optimizers: list, param: nn.Parameter, positions: tor
                 value[positions] = 0
 
 
-def _validate(sparsity, sign, regrow, every_n_steps, layers, init_mask, rigl_score, regrow_magnitude, l1,
-              temperature, excitatory_fraction) -> None:
+def _validate(
+    sparsity,
+    sign,
+    regrow,
+    every_n_steps,
+    layers,
+    init_mask,
+    rigl_score,
+    regrow_magnitude,
+    l1,
+    temperature,
+    excitatory_fraction,
+) -> None:
     if not isinstance(sparsity, (int, float)) or not 0.0 <= sparsity < 1.0:
-        raise ValueError(f"Rewiring: sparsity must be a number in [0, 1), got {sparsity!r}; "
-                         "e.g. sparsity=0.9 keeps 10 % of the synapses.")
-    for arg, value, allowed in (("sign", sign, SIGNS), ("regrow", regrow, REGROWTHS), ("init_mask", init_mask, INIT_MASKS),
-                               ("rigl_score", rigl_score, RIGL_SCORES)):
+        raise ValueError(
+            f"Rewiring: sparsity must be a number in [0, 1), got {sparsity!r}; "
+            "e.g. sparsity=0.9 keeps 10 % of the synapses."
+        )
+    for arg, value, allowed in (
+        ("sign", sign, SIGNS),
+        ("regrow", regrow, REGROWTHS),
+        ("init_mask", init_mask, INIT_MASKS),
+        ("rigl_score", rigl_score, RIGL_SCORES),
+    ):
         if value not in allowed:
             raise ValueError(f"Rewiring: unknown {arg}={value!r}; expected one of {allowed}.")
     if not isinstance(every_n_steps, int) or every_n_steps < 1:

@@ -6,6 +6,7 @@ vector is summarised by mean, std, min and max (``tau/<layer>/mean`` ...) and, w
 also sent as a histogram. At the end of fit a PNG per statistic (the value per layer, e.g. the τ
 hierarchy at a glance) is written to the log directory. Runs on rank zero only.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """LightningDataModules; every batch is time-major ``(T, B, ...)``."""
+
 from lightning_snn.data.collate import time_major_collate
 from lightning_snn.data.delay_task import DelayTaskDataModule
 from lightning_snn.data.download import MissingDataError

@@ -13,6 +13,7 @@ settings (a frozen dataclass or a dict, rendered as sorted JSON together with it
   ranks writing one index write equal bytes. ``warm()`` (called from ``prepare_data``, local rank 0)
   builds every entry before training.
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -4,6 +4,7 @@ Samples are ``(x, y)`` with ``x`` of shape ``(T_i, *features)``. Equal lengths g
 ``x`` ``(T, B, *features)``; different lengths are right-padded with zeros and give
 ``(x, y, lengths)`` so the loss can mask the padding. Per-step targets ``(T_i,)`` are padded with -100.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

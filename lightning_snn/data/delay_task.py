@@ -2,7 +2,8 @@ r"""Delay-pattern task: the class is coded only by the *relative timing* of spik
 
 Every class :math:`k` has a template of offsets :math:`o^k_c`, one per channel: a permutation of
 :math:`\{0, g, 2g, \dots, (C-1)g\}` (``gap`` :math:`g`, drawn once from ``template_seed``), so
-:math:`M = (C-1)g` is the pattern length and no two channels fire together (while ``jitter < gap``). A sample of class :math:`k` is one spike per channel at
+:math:`M = (C-1)g` is the pattern length and no two channels fire together (while ``jitter < gap``).
+A sample of class :math:`k` is one spike per channel at
 
 .. math::  t_c = s + o^k_c \;(+\ \text{jitter}), \qquad s \sim \mathcal{U}\{0, \dots, R\}
 
@@ -15,6 +16,7 @@ et al. 2024); a network without delays must hold the earlier spikes in slow memb
 Samples are ``x`` ``(T, n_channels)`` with ``T = onset_range + max_offset + jitter + tail`` and a label ``y``;
 batches are time-major ``(T, B, C)``.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,7 +34,9 @@ def delay_templates(n_classes: int, n_channels: int, gap: int, seed: int) -> tor
     order and lags tell the classes apart.
     """
     if n_classes > math.factorial(n_channels):
-        raise ValueError(f"Only {math.factorial(n_channels)} orders of {n_channels} channels exist; asked for {n_classes} classes.")
+        raise ValueError(
+            f"Only {math.factorial(n_channels)} orders of {n_channels} channels exist; asked for {n_classes} classes."
+        )
     gen = torch.Generator().manual_seed(seed)
     rows: list[tuple[int, ...]] = []
     while len(rows) < n_classes:
@@ -89,8 +93,14 @@ class DelayTaskDataModule(SplitDataModule):
         num_workers: int = 0,
     ) -> None:
         super().__init__()
-        for name, value in (("n_channels", n_channels), ("n_train", n_train), ("n_val", n_val),
-                            ("n_test", n_test), ("batch_size", batch_size), ("gap", gap)):
+        for name, value in (
+            ("n_channels", n_channels),
+            ("n_train", n_train),
+            ("n_val", n_val),
+            ("n_test", n_test),
+            ("batch_size", batch_size),
+            ("gap", gap),
+        ):
             if value < 1:
                 raise ValueError(f"DelayTaskDataModule: {name} must be >= 1, got {value}.")
         if n_channels < 2 or n_classes < 2:

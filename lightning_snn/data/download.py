@@ -7,6 +7,7 @@ archive of it found beside it, which needs no network). :func:`fetch` downloads 
 directories searched, the URL and how to place the file by hand, instead of tonic's bare
 "File not found or corrupted.".
 """
+
 from __future__ import annotations
 
 import os
@@ -18,7 +19,9 @@ class MissingDataError(FileNotFoundError):
     """A dataset file is missing (or could not be downloaded); the message says how to fix it."""
 
 
-def missing_message(dataset: str, filename: str, searched: Sequence[Path], url: str, place: Path, reason: str = "") -> str:
+def missing_message(
+    dataset: str, filename: str, searched: Sequence[Path], url: str, place: Path, reason: str = ""
+) -> str:
     dirs = ", ".join(str(d) for d in searched)
     why = f" Download failed: {reason}." if reason else ""
     return (
@@ -54,8 +57,9 @@ def locate(filename: str, directories: Sequence[Path], extract: bool = True) -> 
     return None
 
 
-def fetch(dataset: str, url: str, directory: Path, archive: str, md5: str | None, expected: str,
-          searched: Sequence[Path]) -> Path:
+def fetch(
+    dataset: str, url: str, directory: Path, archive: str, md5: str | None, expected: str, searched: Sequence[Path]
+) -> Path:
     """Download ``url`` into ``directory`` as ``archive``, extract it, and return ``directory / expected``."""
     from tonic.download_utils import download_and_extract_archive
 

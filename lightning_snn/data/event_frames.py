@@ -16,6 +16,7 @@ otherwise. Each recording becomes ``(T, P, H, W)`` frames through :class:`~light
 on disk when ``cache_dir`` is set. Batches are ``(x (T, B, P, H, W), y (B,))``. Validation is a seeded
 ``val_fraction`` of train (``val_fraction=0``: the test set, as PLIF reports best test accuracy).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -28,9 +29,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from lightning_snn.data.cache import CachedFrames, UncachedFrames
-from lightning_snn.data.loaders import SplitDataModule, time_major_loader
 from lightning_snn.data.download import MissingDataError, is_local_rank_zero, missing_message
 from lightning_snn.data.events import EventFrames
+from lightning_snn.data.loaders import SplitDataModule, time_major_loader
+
 
 class LocalFiles:
     """Mixin for a tonic dataset: present = extracted folder with >= 1 recording; download only if allowed."""
@@ -44,7 +46,9 @@ class LocalFiles:
     def _missing(self, reason: str = "") -> MissingDataError:
         root = Path(self.location_on_system)
         what = f"{self.folder_name or '.'}/ (folder of *{self.recording_suffix} recordings, from {self.filename})"
-        return MissingDataError(missing_message(type(self).__name__, what, [root / self.folder_name], self.url, root, reason))
+        return MissingDataError(
+            missing_message(type(self).__name__, what, [root / self.folder_name], self.url, root, reason)
+        )
 
     def download(self) -> None:
         if not self.allow_download:
@@ -85,8 +89,19 @@ class EventFramesDataModule(SplitDataModule):
     num_classes = 10
     file_splits: tuple[str, ...] = ("train", "test")
 
-    def __init__(self, data_dir, n_time_bins, spatial_factor, batch_size, val_fraction, seed, download,
-                 num_workers, cache_dir, test_fraction: float = 0.0) -> None:
+    def __init__(
+        self,
+        data_dir,
+        n_time_bins,
+        spatial_factor,
+        batch_size,
+        val_fraction,
+        seed,
+        download,
+        num_workers,
+        cache_dir,
+        test_fraction: float = 0.0,
+    ) -> None:
         super().__init__()
         for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
             if not 0 <= value < 1:
@@ -97,11 +112,18 @@ class EventFramesDataModule(SplitDataModule):
                 f"got {val_fraction} + {test_fraction}."
             )
         if batch_size < 1 or num_workers < 0:
-            raise ValueError(f"{type(self).__name__}: need batch_size >= 1 and num_workers >= 0, got {batch_size}, {num_workers}.")
+            raise ValueError(
+                f"{type(self).__name__}: need batch_size >= 1 and num_workers >= 0, got {batch_size}, {num_workers}."
+            )
         self.transform = EventFrames(self.tonic_class.sensor_size, n_time_bins, spatial_factor)
         self.data_dir = Path(os.path.expanduser(str(data_dir)))
         self.cache_dir = Path(os.path.expanduser(str(cache_dir))) if cache_dir else None
-        self.batch_size, self.val_fraction, self.test_fraction, self.seed = batch_size, val_fraction, test_fraction, seed
+        self.batch_size, self.val_fraction, self.test_fraction, self.seed = (
+            batch_size,
+            val_fraction,
+            test_fraction,
+            seed,
+        )
         self.download, self.num_workers = download, num_workers
         t, p, h, w = self.transform.output_shape()
         self.frame_shape = (p, h, w)
@@ -137,7 +159,9 @@ class EventFramesDataModule(SplitDataModule):
             return UncachedFrames(source, labels)
         expected = self.transform.output_shape()
         check = lambda f: None if f.shape == expected else f"shape {f.shape}, expected {expected}"  # noqa: E731
-        return CachedFrames(source, labels, self.cache_dir, self.tonic_class.__name__, file_split, self.transform, check)
+        return CachedFrames(
+            source, labels, self.cache_dir, self.tonic_class.__name__, file_split, self.transform, check
+        )
 
     def _split(self, dataset: Dataset, fractions: tuple[float, ...], offset: int) -> list[Subset]:
         """Seeded random split of ``dataset`` into ``1 - sum(fractions)`` and each fraction."""
@@ -162,8 +186,9 @@ class EventFramesDataModule(SplitDataModule):
         self.splits = {"train": train, "val": val if len(val) else test, "test": test}
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return time_major_loader(self.splits[split], self.batch_size, shuffle, self.num_workers,
-                                 persistent_workers=self.num_workers > 0)
+        return time_major_loader(
+            self.splits[split], self.batch_size, shuffle, self.num_workers, persistent_workers=self.num_workers > 0
+        )
 
 
 class NMNISTDataModule(EventFramesDataModule):
@@ -171,11 +196,21 @@ class NMNISTDataModule(EventFramesDataModule):
 
     tonic_class = NMNIST
 
-    def __init__(self, data_dir: str = "data", n_time_bins: int = 10, spatial_factor: float = 1.0,
-                 batch_size: int = 16, val_fraction: float = 0.1, seed: int = 0, download: bool = False,
-                 num_workers: int = 0, cache_dir: str | None = None) -> None:
-        super().__init__(data_dir, n_time_bins, spatial_factor, batch_size, val_fraction, seed, download,
-                         num_workers, cache_dir)
+    def __init__(
+        self,
+        data_dir: str = "data",
+        n_time_bins: int = 10,
+        spatial_factor: float = 1.0,
+        batch_size: int = 16,
+        val_fraction: float = 0.1,
+        seed: int = 0,
+        download: bool = False,
+        num_workers: int = 0,
+        cache_dir: str | None = None,
+    ) -> None:
+        super().__init__(
+            data_dir, n_time_bins, spatial_factor, batch_size, val_fraction, seed, download, num_workers, cache_dir
+        )
         self.save_hyperparameters()
 
 
@@ -185,11 +220,21 @@ class DVSGestureDataModule(EventFramesDataModule):
     tonic_class = DVSGesture
     num_classes = 11
 
-    def __init__(self, data_dir: str = "data", n_time_bins: int = 20, spatial_factor: float = 1.0,
-                 batch_size: int = 16, val_fraction: float = 0.1, seed: int = 0, download: bool = False,
-                 num_workers: int = 0, cache_dir: str | None = None) -> None:
-        super().__init__(data_dir, n_time_bins, spatial_factor, batch_size, val_fraction, seed, download,
-                         num_workers, cache_dir)
+    def __init__(
+        self,
+        data_dir: str = "data",
+        n_time_bins: int = 20,
+        spatial_factor: float = 1.0,
+        batch_size: int = 16,
+        val_fraction: float = 0.1,
+        seed: int = 0,
+        download: bool = False,
+        num_workers: int = 0,
+        cache_dir: str | None = None,
+    ) -> None:
+        super().__init__(
+            data_dir, n_time_bins, spatial_factor, batch_size, val_fraction, seed, download, num_workers, cache_dir
+        )
         self.save_hyperparameters()
 
 
@@ -199,14 +244,36 @@ class CIFAR10DVSDataModule(EventFramesDataModule):
     tonic_class = CIFAR10DVS
     file_splits = ("all",)
 
-    def __init__(self, data_dir: str = "data", n_time_bins: int = 20, spatial_factor: float = 1.0,
-                 batch_size: int = 16, val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0,
-                 download: bool = False, num_workers: int = 0, cache_dir: str | None = None) -> None:
-        super().__init__(data_dir, n_time_bins, spatial_factor, batch_size, val_fraction, seed, download,
-                         num_workers, cache_dir, test_fraction)
+    def __init__(
+        self,
+        data_dir: str = "data",
+        n_time_bins: int = 20,
+        spatial_factor: float = 1.0,
+        batch_size: int = 16,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        seed: int = 0,
+        download: bool = False,
+        num_workers: int = 0,
+        cache_dir: str | None = None,
+    ) -> None:
+        super().__init__(
+            data_dir,
+            n_time_bins,
+            spatial_factor,
+            batch_size,
+            val_fraction,
+            seed,
+            download,
+            num_workers,
+            cache_dir,
+            test_fraction,
+        )
         self.save_hyperparameters()
 
     def frames(self, file_split: str) -> Dataset:
         if importlib.util.find_spec("aedat") is None:
-            raise ImportError("CIFAR10-DVS .aedat4 recordings are read by tonic through the 'aedat' package: pip install aedat")
+            raise ImportError(
+                "CIFAR10-DVS .aedat4 recordings are read by tonic through the 'aedat' package: pip install aedat"
+            )
         return super().frames(file_split)

@@ -22,6 +22,7 @@ accepted: binning does not depend on event order, so an unsorted recording gives
 its sorted copy (no sort is needed, and none is done). Coordinates outside the sensor raise
 ``ValueError``. An empty recording gives all-zero frames (``T`` steps; one step in ``dt`` mode).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -52,7 +53,9 @@ def pool_units(units: np.ndarray, n_units: int, n_channels: int, where: str = "e
     return units * n_channels // n_units
 
 
-def time_bins(times: np.ndarray, n_steps: int | None, duration: float | None, dt: float | None) -> tuple[np.ndarray, int]:
+def time_bins(
+    times: np.ndarray, n_steps: int | None, duration: float | None, dt: float | None
+) -> tuple[np.ndarray, int]:
     """Step index of every event and the number of steps (see the module docstring)."""
     if (n_steps is None) == (dt is None):
         raise ValueError(f"Give exactly one of n_steps (fixed T) or dt (raw variant); got n_steps={n_steps}, dt={dt}.")

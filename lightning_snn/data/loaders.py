@@ -5,6 +5,7 @@ the world size, so a few samples are counted twice and the global accuracy is bi
 initialised process group, ``eval_dataloader`` uses Lightning's ``UnrepeatedDistributedSampler``
 instead (Lightning keeps a loader's own distributed sampler); in one process it is a plain loader.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -25,17 +26,21 @@ def eval_dataloader(
     **kwargs,
 ) -> DataLoader:
     """An unshuffled loader that gives each sample to exactly one rank (no padding) under DDP."""
-    sampler = UnrepeatedDistributedSampler(dataset, shuffle=False) if dist.is_available() and dist.is_initialized() else None
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn,
-                      num_workers=num_workers, **kwargs)
+    sampler = (
+        UnrepeatedDistributedSampler(dataset, shuffle=False) if dist.is_available() and dist.is_initialized() else None
+    )
+    return DataLoader(
+        dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn, num_workers=num_workers, **kwargs
+    )
 
 
 def time_major_loader(dataset: Dataset, batch_size: int, shuffle: bool, num_workers: int = 0, **kwargs) -> DataLoader:
     """A shuffled training loader, or an :func:`eval_dataloader` (``shuffle=False``), time-major batches."""
     if not shuffle:
         return eval_dataloader(dataset, batch_size, num_workers=num_workers, **kwargs)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=True, collate_fn=time_major_collate,
-                      num_workers=num_workers, **kwargs)
+    return DataLoader(
+        dataset, batch_size=batch_size, shuffle=True, collate_fn=time_major_collate, num_workers=num_workers, **kwargs
+    )
 
 
 class SplitDataModule(L.LightningDataModule):

@@ -11,6 +11,7 @@ steps (100 by default), with background noise ``p = noise`` on every channel and
 
 A sample is ``x`` ``(T, 2·channels_per_group)`` and ``y`` ``(T,)``; batches are time-major.
 """
+
 from __future__ import annotations
 
 import torch
@@ -18,6 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_snn.data.collate import IGNORE_INDEX
 from lightning_snn.data.loaders import SplitDataModule, time_major_loader
+
 
 def generate_mtsxor(
     n_samples: int,

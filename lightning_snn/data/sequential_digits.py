@@ -9,6 +9,7 @@ Batches are time-major ``(T, B, pixels_per_step)`` with labels ``(B,)``.
 ``T = 64``; no download): the sequential-MNIST analogue that trains on a CPU in minutes. Its
 train/val/test split is a seeded random permutation of the 1797 images.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_snn.data.loaders import SplitDataModule, time_major_loader
+
 
 def pixel_permutation(n_pixels: int, seed: int) -> torch.Tensor:
     """The fixed pixel order of the permuted task (the same for every sample and split)."""
@@ -42,8 +44,9 @@ class SequentialImageDataModule(SplitDataModule):
 
     num_classes = 10
 
-    def __init__(self, batch_size: int, permute: bool, permutation_seed: int, pixels_per_step: int,
-                 num_workers: int) -> None:
+    def __init__(
+        self, batch_size: int, permute: bool, permutation_seed: int, pixels_per_step: int, num_workers: int
+    ) -> None:
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"{type(self).__name__}: batch_size must be >= 1, got {batch_size}.")

@@ -10,6 +10,7 @@ IDX format: a 4-byte magic ``0x00 0x00 <type> <ndim>``, ``ndim`` big-endian uint
 :mod:`lightning_snn.data.sequential_digits`); ``permute=True`` gives psMNIST. The last ``n_val``
 training images (after a seeded shuffle) form the validation split; the test split is t10k.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -32,12 +33,15 @@ MNIST_FILES = {
 def parse_idx(raw: bytes, where: str = "IDX data") -> np.ndarray:
     """Decode the bytes of one IDX file into an array of its declared shape and type."""
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise ValueError(f"{where} is not an IDX file: its magic number {raw[:4].hex() or '<empty>'} "
-                         "should start with two zero bytes (is it corrupt, or an HTML error page?).")
+        raise ValueError(
+            f"{where} is not an IDX file: its magic number {raw[:4].hex() or '<empty>'} "
+            "should start with two zero bytes (is it corrupt, or an HTML error page?)."
+        )
     code, ndim = raw[2], raw[3]
     if code not in IDX_DTYPES:
-        raise ValueError(f"{where}: unknown IDX type code 0x{code:02x}; expected one of "
-                         f"{[hex(c) for c in IDX_DTYPES]}.")
+        raise ValueError(
+            f"{where}: unknown IDX type code 0x{code:02x}; expected one of {[hex(c) for c in IDX_DTYPES]}."
+        )
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise ValueError(f"{where}: truncated header ({len(raw)} bytes for {ndim} dimensions).")
@@ -45,8 +49,10 @@ def parse_idx(raw: bytes, where: str = "IDX data") -> np.ndarray:
     dtype = np.dtype(IDX_DTYPES[code])
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(raw) - header != expected:
-        raise ValueError(f"{where}: header declares shape {shape} ({expected} data bytes) but the file holds "
-                         f"{len(raw) - header}; the file is truncated or corrupt, download it again.")
+        raise ValueError(
+            f"{where}: header declares shape {shape} ({expected} data bytes) but the file holds "
+            f"{len(raw) - header}; the file is truncated or corrupt, download it again."
+        )
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
 
 
@@ -81,8 +87,9 @@ def load_mnist_split(directory: str | Path, split: str) -> tuple[np.ndarray, np.
     image_name, label_name = MNIST_FILES[split]
     images, labels = read_idx(find_idx_file(directory, image_name)), read_idx(find_idx_file(directory, label_name))
     if images.ndim != 3 or labels.ndim != 1:
-        raise ValueError(f"MNIST {split}: expected images (N, rows, cols) and labels (N,); "
-                         f"got {images.shape} and {labels.shape}.")
+        raise ValueError(
+            f"MNIST {split}: expected images (N, rows, cols) and labels (N,); got {images.shape} and {labels.shape}."
+        )
     if len(images) != len(labels):
         raise ValueError(f"MNIST {split}: {len(images)} images but {len(labels)} labels; the files do not match.")
     return images, labels
@@ -128,6 +135,8 @@ class SequentialMNISTDataModule(SequentialImageDataModule):
         self.splits = {
             "train": TensorDataset(x_train[train], y_train[train]),
             "val": TensorDataset(x_train[val], y_train[val]),
-            "test": TensorDataset(images_to_sequences(test_images, 255.0, perm, hp.pixels_per_step),
-                                  torch.as_tensor(test_labels.astype(np.int64))),
+            "test": TensorDataset(
+                images_to_sequences(test_images, 255.0, perm, hp.pixels_per_step),
+                torch.as_tensor(test_labels.astype(np.int64)),
+            ),
         }

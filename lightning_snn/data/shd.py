@@ -18,6 +18,7 @@ Batches are time-major ``(x (T, B, C), y (B,)[, lengths (B,)])``. The validation
 ``val_fraction`` of train for SHD (``val_fraction=0`` validates on the test file, as the DCLS-delays
 code does: only for comparison with published numbers); SSC has its own ``ssc_valid.h5``.
 """
+
 from __future__ import annotations
 
 import multiprocessing.util
@@ -30,9 +31,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from lightning_snn.data.cache import CachedFrames, UncachedFrames
-from lightning_snn.data.loaders import SplitDataModule, time_major_loader
 from lightning_snn.data.download import MissingDataError, fetch, is_local_rank_zero, locate, missing_message
 from lightning_snn.data.events import SpikeTrainBinning
+from lightning_snn.data.loaders import SplitDataModule, time_major_loader
 
 KEYS = ("spikes/times", "spikes/units", "labels")
 
@@ -47,11 +48,15 @@ class HeidelbergFile:
         with self._open() as f:
             for key in KEYS:
                 if key not in f:
-                    raise ValueError(f"HDF5 file {self.path} has no key {key!r}; expected keys {KEYS} (SHD/SSC format).")
+                    raise ValueError(
+                        f"HDF5 file {self.path} has no key {key!r}; expected keys {KEYS} (SHD/SSC format)."
+                    )
             self.labels = self._read(f, "labels", slice(None)).astype(np.int64)
             lengths = {key: len(f[key]) for key in KEYS}
         if len(set(lengths.values())) != 1:
-            raise ValueError(f"HDF5 file {self.path}: keys have different lengths {lengths}; the file is truncated or corrupt.")
+            raise ValueError(
+                f"HDF5 file {self.path}: keys have different lengths {lengths}; the file is truncated or corrupt."
+            )
         bad = np.flatnonzero((self.labels < 0) | (self.labels >= num_classes))
         if bad.size:
             raise ValueError(
@@ -127,8 +132,21 @@ class HeidelbergDataModule(SplitDataModule):
     md5: dict[str, str] = {}
     base_url = "https://zenkelab.org/datasets/"
 
-    def __init__(self, data_dir, n_steps, n_channels, batch_size, val_fraction, seed, download, num_workers,
-                 cache_dir, duration, dt, n_units: int = 700) -> None:
+    def __init__(
+        self,
+        data_dir,
+        n_steps,
+        n_channels,
+        batch_size,
+        val_fraction,
+        seed,
+        download,
+        num_workers,
+        cache_dir,
+        duration,
+        dt,
+        n_units: int = 700,
+    ) -> None:
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"{type(self).__name__}: batch_size must be >= 1, got {batch_size}.")
@@ -158,8 +176,15 @@ class HeidelbergDataModule(SplitDataModule):
         if found is not None:
             return found
         if allow_download and self.download:
-            return fetch(self.name, self.url(file_split), self.data_dir / self.name, f"{filename}.zip",
-                         self.md5.get(file_split), filename, self.search_dirs())
+            return fetch(
+                self.name,
+                self.url(file_split),
+                self.data_dir / self.name,
+                f"{filename}.zip",
+                self.md5.get(file_split),
+                filename,
+                self.search_dirs(),
+            )
         raise MissingDataError(
             missing_message(self.name, filename, self.search_dirs(), self.url(file_split), self.data_dir / self.name)
         )
@@ -185,12 +210,22 @@ class HeidelbergDataModule(SplitDataModule):
         if self.cache_dir is None:
             return UncachedFrames(source, reader.labels)
         stat = reader.path.stat()
-        return CachedFrames(source, reader.labels, self.cache_dir, self.name, file_split, self.binning,
-                            self._check_shape, source_id=f"{reader.path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}")
+        return CachedFrames(
+            source,
+            reader.labels,
+            self.cache_dir,
+            self.name,
+            file_split,
+            self.binning,
+            self._check_shape,
+            source_id=f"{reader.path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}",
+        )
 
     def _check_shape(self, frames: np.ndarray) -> str | None:
         b = self.binning
-        ok = frames.ndim == 2 and frames.shape[1] == b.n_channels and (b.n_steps is None or frames.shape[0] == b.n_steps)
+        ok = (
+            frames.ndim == 2 and frames.shape[1] == b.n_channels and (b.n_steps is None or frames.shape[0] == b.n_steps)
+        )
         return None if ok else f"shape {frames.shape}, expected (T, {b.n_channels}) with T = {b.n_steps or 'any'}"
 
     def split_sizes(self, n: int) -> tuple[int, int]:
@@ -211,8 +246,9 @@ class HeidelbergDataModule(SplitDataModule):
         self.splits["val"] = Subset(train, order[n_train:]) if n_val else self.splits["test"]
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return time_major_loader(self.splits[split], self.batch_size, shuffle, self.num_workers,
-                                 persistent_workers=self.num_workers > 0)
+        return time_major_loader(
+            self.splits[split], self.batch_size, shuffle, self.num_workers, persistent_workers=self.num_workers > 0
+        )
 
     def _close(self) -> None:
         for reader in self.readers.values():
@@ -244,8 +280,19 @@ class SHDDataModule(HeidelbergDataModule):
         duration: float | None = None,
         dt: float | None = None,
     ) -> None:
-        super().__init__(data_dir, n_steps, n_channels, batch_size, val_fraction, seed, download, num_workers,
-                         cache_dir, duration, dt)
+        super().__init__(
+            data_dir,
+            n_steps,
+            n_channels,
+            batch_size,
+            val_fraction,
+            seed,
+            download,
+            num_workers,
+            cache_dir,
+            duration,
+            dt,
+        )
         self.save_hyperparameters()
 
 
@@ -274,13 +321,19 @@ class SSCDataModule(HeidelbergDataModule):
         duration: float | None = None,
         dt: float | None = None,
     ) -> None:
-        super().__init__(data_dir, n_steps, n_channels, batch_size, 0.0, seed, download, num_workers,
-                         cache_dir, duration, dt)
+        super().__init__(
+            data_dir, n_steps, n_channels, batch_size, 0.0, seed, download, num_workers, cache_dir, duration, dt
+        )
         self.save_hyperparameters()
 
 
-def write_heidelberg_file(path: str | os.PathLike, times: list[np.ndarray], units: list[np.ndarray],
-                          labels: np.ndarray, keys: list[str] | None = None) -> Path:
+def write_heidelberg_file(
+    path: str | os.PathLike,
+    times: list[np.ndarray],
+    units: list[np.ndarray],
+    labels: np.ndarray,
+    keys: list[str] | None = None,
+) -> Path:
     """Write an SHD/SSC-format HDF5 file (ragged float16 ``spikes/times``, uint16 ``spikes/units``, labels).
 
     Used by the tests and the throughput benchmark to build files of the real layout without a download.

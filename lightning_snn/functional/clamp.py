@@ -1,4 +1,4 @@
-"""``InwardClamp``: a clamp that lets out-of-range values find their way back (pure autograd Function).
+r"""``InwardClamp``: a clamp that lets out-of-range values find their way back (pure autograd Function).
 
 Used wherever a parametrisation constrains a learned value to bounds: delay positions
 (:mod:`lightning_snn.layers.delayed_linear`) and the membrane decay of
@@ -6,6 +6,7 @@ Used wherever a parametrisation constrains a learned value to bounds: delay posi
 gradient of an in-range value as usual; of an out-of-range value only when a descent step would move
 it back inside.
 """
+
 from __future__ import annotations
 
 import torch

@@ -14,6 +14,7 @@ with :math:`V[-1] = V_r`, :math:`V_r` = ``v_reset`` for the hard reset and 0 for
 
 ``lif_reference`` is the plain-autograd loop every faster path is tested against.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple

@@ -11,6 +11,7 @@ Numba's OpenMP pool shares libgomp with PyTorch: every call uses ``torch.get_num
 and restores PyTorch's setting afterwards. Numba is optional: without it, or with
 ``LIGHTNING_SNN_NUMBA=0``, ``available()`` is False and the PyTorch loops run.
 """
+
 from __future__ import annotations
 
 import functools
@@ -93,13 +94,22 @@ def forward(x: torch.Tensor, decay: torch.Tensor, threshold: torch.Tensor, cfg) 
     n = x.shape[-1]
     x3 = _np(x).reshape(x.shape[0], -1, n)
     h, spikes = torch.empty(x.shape, dtype=x.dtype), torch.empty(x.shape, dtype=x.dtype)
-    _run(_forward, x3, _param(decay, x.dtype, n), _param(1.0 - decay, x.dtype, n), _param(threshold, x.dtype, n),
-             cfg.decay_input, cfg.reset == "hard", np.array([rest], dtype=x3.dtype),
-             h.numpy().reshape(x3.shape), spikes.numpy().reshape(x3.shape))
+    _run(
+        _forward,
+        x3,
+        _param(decay, x.dtype, n),
+        _param(1.0 - decay, x.dtype, n),
+        _param(threshold, x.dtype, n),
+        cfg.decay_input,
+        cfg.reset == "hard",
+        np.array([rest], dtype=x3.dtype),
+        h.numpy().reshape(x3.shape),
+        spikes.numpy().reshape(x3.shape),
+    )
     return h, spikes
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _backward_kernel(decay_input: bool, hard: bool, detach: bool, need_beta: bool, need_thr: bool, code: int):
     """A backward kernel specialised (constant-folded) for one configuration: no branch left inside
     the inner loop over N, so it vectorises. Compiled on first use (1-3 s), then cached on disk."""
@@ -160,8 +170,17 @@ def backward(h, grad_spikes, x, decay, threshold, cfg, need_beta: bool, need_thr
     xs = _np(x).reshape(h3.shape) if x is not None else np.zeros((1, 1, n), h3.dtype)
     code, c1, c2 = _surrogate_constants(cfg.surrogate)
     consts = np.array([cfg.v_reset if cfg.reset == "hard" else 0.0, c1, c2], dtype=h3.dtype)
-    kernel = _backward_kernel(cfg.decay_input, cfg.reset == "hard", cfg.detach_reset,
-                              need_beta, need_thr, code)
-    _run(kernel, h3, _np(grad_spikes.to(h.dtype)).reshape(h3.shape), xs, _param(decay, h.dtype, n),
-           _param(threshold, h.dtype, n), consts, gx.numpy().reshape(h3.shape), acc_beta.numpy(), acc_thr.numpy())
+    kernel = _backward_kernel(cfg.decay_input, cfg.reset == "hard", cfg.detach_reset, need_beta, need_thr, code)
+    _run(
+        kernel,
+        h3,
+        _np(grad_spikes.to(h.dtype)).reshape(h3.shape),
+        xs,
+        _param(decay, h.dtype, n),
+        _param(threshold, h.dtype, n),
+        consts,
+        gx.numpy().reshape(h3.shape),
+        acc_beta.numpy(),
+        acc_thr.numpy(),
+    )
     return gx, acc_beta, acc_thr

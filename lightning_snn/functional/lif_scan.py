@@ -32,6 +32,7 @@ The spike function is the config's surrogate: ``spike(u)`` forward and ``derivat
 Any differentiable pair works, which is how ``gradcheck`` verifies this backward exactly (with a
 smooth sigmoid "spike") in the tests. Half-precision inputs (autocast) are integrated in float32.
 """
+
 from __future__ import annotations
 
 import torch
@@ -84,8 +85,10 @@ def _surrogate_backward_add(cfg: LIFConfig, base, u, grad) -> torch.Tensor:
 def _use_compiled(x: torch.Tensor, cfg: LIFConfig) -> bool:
     """The Numba forward kernel: CPU, float32/64, a Heaviside spike, numba importable and enabled."""
     return (
-        x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
-        and isinstance(cfg.surrogate, Surrogate) and lif_numba.available()
+        x.device.type == "cpu"
+        and x.dtype in (torch.float32, torch.float64)
+        and isinstance(cfg.surrogate, Surrogate)
+        and lif_numba.available()
     )
 
 

@@ -13,6 +13,7 @@ Paper D (Mészáros, Knight, Nowotny 2024) combines DEEP R removal with RigL reg
 here is deterministic given its inputs (and the generator state), so all DDP ranks agree.
 No state and no ``nn.Module`` here; :class:`~lightning_snn.callbacks.rewiring.Rewiring` owns the state.
 """
+
 from __future__ import annotations
 
 import torch
@@ -105,7 +106,11 @@ def random_scores(shape: torch.Size, generator: torch.Generator) -> torch.Tensor
 
 
 def deep_r_noise_l1(
-    weight: torch.Tensor, sign: torch.Tensor, mask: torch.Tensor, shrink: float, noise_std: float,
+    weight: torch.Tensor,
+    sign: torch.Tensor,
+    mask: torch.Tensor,
+    shrink: float,
+    noise_std: float,
     generator: torch.Generator,
 ) -> torch.Tensor:
     r"""DEEP R's extra terms on active magnitudes: :math:`\theta \leftarrow \theta - \eta\alpha + \sqrt{2\eta T}\,\nu`.

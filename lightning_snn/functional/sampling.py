@@ -7,6 +7,7 @@ a swappable surrogate derivative. The paper's is the pass-through of the clamp,
 spike probability); :func:`straight_through` passes every gradient. A surrogate is any function
 ``g(y) -> Tensor`` of the same shape, so users can register their own in ``SAMPLING_SURROGATES``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -67,9 +68,7 @@ class _BernoulliSpike(torch.autograd.Function):
         return grad_out * ctx.grad_fn(y), None, None
 
 
-def bernoulli_spikes(
-    y: torch.Tensor, uniform: torch.Tensor, surrogate: str | SurrogateGrad = "clamp"
-) -> torch.Tensor:
+def bernoulli_spikes(y: torch.Tensor, uniform: torch.Tensor, surrogate: str | SurrogateGrad = "clamp") -> torch.Tensor:
     r"""Spikes :math:`\mathbb{1}[y > U]` (``uniform`` holds the draws of U) with surrogate gradient ``g(y)``."""
     if uniform.shape != y.shape:
         raise ValueError(f"uniform draws have shape {tuple(uniform.shape)}, expected {tuple(y.shape)}.")

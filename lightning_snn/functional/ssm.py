@@ -24,6 +24,7 @@ Initialisations of :math:`A` (:func:`s4d_a_init`): S4D-Lin :math:`A_n = -\tfrac1
 parametrisation, :math:`\log\Delta = \log\Delta_{min} + \sigma(w)(\log\Delta_{max} - \log\Delta_{min})`,
 so :math:`\Delta \in (\Delta_{min}, \Delta_{max})` (default :math:`[10^{-3}, 10^{-1}]`) throughout training.
 """
+
 from __future__ import annotations
 
 import math

@@ -12,6 +12,7 @@ convention); the backward pass replaces :math:`\delta(u)` by a smooth derivative
 ``Surrogate`` is a frozen, picklable spec. Calling it applies the spike function with autograd;
 ``derivative`` exposes :math:`g` as a pure function for fused kernels that write their own backward.
 """
+
 from __future__ import annotations
 
 import math
@@ -66,9 +67,7 @@ class Surrogate:
 
     def __post_init__(self) -> None:
         if self.name not in DERIVATIVES:
-            raise ValueError(
-                f"Unknown surrogate {self.name!r}; expected one of {sorted(DERIVATIVES)}."
-            )
+            raise ValueError(f"Unknown surrogate {self.name!r}; expected one of {sorted(DERIVATIVES)}.")
         if self.alpha is None:
             object.__setattr__(self, "alpha", DEFAULT_ALPHA[self.name])
         if not self.alpha > 0:

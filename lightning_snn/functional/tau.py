@@ -15,6 +15,7 @@ the gradient that would bring it back, so it never sticks there. Both accept a s
 layer) or a vector (one τ per neuron). With :math:`\tau_{min} > dt`
 for PLIF and :math:`0 < \tau_{min} < \tau_{max} < \infty` for the log form, β stays strictly inside (0, 1).
 """
+
 from __future__ import annotations
 
 import math
@@ -29,15 +30,11 @@ PARAMETRISATIONS = ("plif", "log")
 def check_tau_bounds(parametrisation: str, dt: float, tau_min: float, tau_max: float) -> None:
     """Raise ``ValueError`` unless the bounds keep β strictly inside (0, 1)."""
     if parametrisation not in PARAMETRISATIONS:
-        raise ValueError(
-            f"Unknown tau parametrisation {parametrisation!r}; expected one of {PARAMETRISATIONS}."
-        )
+        raise ValueError(f"Unknown tau parametrisation {parametrisation!r}; expected one of {PARAMETRISATIONS}.")
     if not dt > 0:
         raise ValueError(f"dt must be > 0, got {dt}.")
     if parametrisation == "plif" and not tau_min > dt:
-        raise ValueError(
-            f"PLIF needs tau_min > dt (k = dt/tau < 1), got tau_min={tau_min}, dt={dt}."
-        )
+        raise ValueError(f"PLIF needs tau_min > dt (k = dt/tau < 1), got tau_min={tau_min}, dt={dt}.")
     if not 0 < tau_min < tau_max < math.inf:
         raise ValueError(f"Need 0 < tau_min < tau_max < inf, got tau_min={tau_min}, tau_max={tau_max}.")
 
@@ -56,9 +53,7 @@ def raw_from_tau(tau: torch.Tensor, parametrisation: str, dt: float = 1.0) -> to
     raise ValueError(f"Unknown tau parametrisation {parametrisation!r}; expected one of {PARAMETRISATIONS}.")
 
 
-def decay_from_raw(
-    raw: torch.Tensor, parametrisation: str, dt: float, tau_min: float, tau_max: float
-) -> torch.Tensor:
+def decay_from_raw(raw: torch.Tensor, parametrisation: str, dt: float, tau_min: float, tau_max: float) -> torch.Tensor:
     """The per-step membrane decay β ∈ (0, 1), differentiable in ``raw`` inside the bounds."""
     if parametrisation == "plif":
         k = inward_clamp(torch.sigmoid(raw), dt / tau_max, dt / tau_min)

@@ -1,4 +1,5 @@
 """Synapse layers: delays (DCLS), temporal convolution, SSM, SpikeMixer / ClampFuse."""
+
 from lightning_snn.layers.delayed_linear import DelayedLinear
 from lightning_snn.layers.integer_delay import IntegerDelayLinear
 from lightning_snn.layers.spike_mixer import ClampFuse, SpikeMixer

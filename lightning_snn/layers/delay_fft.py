@@ -17,6 +17,7 @@ layer computes the causal convolution over time
 kernels, one complex matmul per frequency (``(B, I) @ (I, O)``), one inverse FFT. Its cost grows like
 ``T log T`` instead of ``T·D`` for a direct convolution (what DCLS runs), see ``benchmarks/delay_speed.py``.
 """
+
 from __future__ import annotations
 
 import math

@@ -21,6 +21,7 @@ Backends for training: ``"fft"`` (ours, the same values computed by FFT convolut
 The weight always lives in ``self.dcls.weight`` ``(O, I, 1)``; positions in ``self.delay_position``
 ``(O, I)`` so the optimiser puts them in its delay group.
 """
+
 from __future__ import annotations
 
 import torch
@@ -122,7 +123,11 @@ class DelayedLinear(nn.Module):
         """Delays (vector), fraction at the bounds 0 or D-1, and σ, for ``TemporalStatsLogger``."""
         p = self.delay_position.detach()
         at_bounds = ((p <= 0) | (p >= self.max_delay - 1)).float().mean()
-        return {"delay": self.delay().detach().flatten(), "delay_at_bounds": at_bounds, "delay_sigma": self.sigma.clone()}
+        return {
+            "delay": self.delay().detach().flatten(),
+            "delay_at_bounds": at_bounds,
+            "delay_sigma": self.sigma.clone(),
+        }
 
     def extra_repr(self) -> str:
         return (

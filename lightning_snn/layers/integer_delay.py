@@ -7,6 +7,7 @@ This is what a trained :class:`~lightning_snn.layers.delayed_linear.DelayedLinea
 the form a neuromorphic chip or an event simulator runs. It is computed by shifting and summing,
 one matmul per distinct delay value, so no kernel of length D is ever built.
 """
+
 from __future__ import annotations
 
 import torch

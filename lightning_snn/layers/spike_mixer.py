@@ -8,6 +8,7 @@ Bal & Sengupta, ICLR 2025 (authors' code ``NeuroCompLab-psu/PSpikeSSMs``):
   normalisation. Its clamp to [0, 1] is applied by the next block's :class:`SpikeSampler`
   (``clamp(a·o + b, 0, 1)``), so it is not repeated here.
 """
+
 from __future__ import annotations
 
 import torch

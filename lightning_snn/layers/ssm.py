@@ -14,6 +14,7 @@ The temporal parameters (``log_dt`` raw, ``log_a_real``, ``a_imag``) live in the
 parameter group (S4 trains them with a smaller learning rate and no weight decay). Complex ``C`` is
 stored as its real view ``(H, N/2, 2)`` so state dicts and optimisers see real tensors.
 """
+
 from __future__ import annotations
 
 import torch

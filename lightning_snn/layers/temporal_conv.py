@@ -7,6 +7,7 @@ with kernel size :math:`k` and dilation :math:`\delta`: ``nn.Conv1d`` on the inp
 SNNs of Moro et al. 2024 (paper A, claim 3) stack these with LIF neurons, kernel size and dilation
 growing with depth (:func:`~lightning_snn.schedules.hierarchical_kernels`).
 """
+
 from __future__ import annotations
 
 import torch
@@ -19,7 +20,9 @@ from lightning_snn.neurons.lif import check_time_major
 class CausalConv1d(nn.Module):
     """Causal dilated Conv1d along time (see the module docstring)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1, bias: bool = True) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1, bias: bool = True
+    ) -> None:
         super().__init__()
         if min(in_channels, out_channels) < 1:
             raise ValueError(f"CausalConv1d needs in/out channels >= 1, got {in_channels}, {out_channels}.")

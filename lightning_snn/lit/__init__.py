@@ -1,4 +1,5 @@
 """LightningModules."""
+
 from lightning_snn.lit.classifier import SpikingClassifier
 
 __all__ = ["SpikingClassifier"]

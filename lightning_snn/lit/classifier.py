@@ -12,6 +12,7 @@ on output firing rates (Fang et al. 2021). Padded batches ``(x, y, lengths)`` ar
 The optimiser has separate parameter groups and learning rates for weights, τ (``*.tau.raw``) and
 delay positions (parameters named ``*delay_position*``); learnable thresholds get no weight decay.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -165,9 +166,14 @@ class SpikingClassifier(L.LightningModule):
             if p.requires_grad:
                 groups[parameter_role(name)].append(p)
         return [
-            {"params": ps, "lr": rates[role], "name": role,
-             "weight_decay": hp.weight_decay if role == "weight" else 0.0}
-            for role, ps in groups.items() if ps
+            {
+                "params": ps,
+                "lr": rates[role],
+                "name": role,
+                "weight_decay": hp.weight_decay if role == "weight" else 0.0,
+            }
+            for role, ps in groups.items()
+            if ps
         ]
 
     def configure_optimizers(self):

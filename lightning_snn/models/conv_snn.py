@@ -1,7 +1,8 @@
 r"""``ConvSNN``: the PLIF network for neuromorphic frames (Fang et al., ICCV 2021, paper B).
 
 .. math::
-    \underbrace{[\mathrm{Conv}_{3\times3}(c) \to \mathrm{BN} \to \mathrm{LIF}_\tau \to \mathrm{MaxPool}_2]}_{N\ \text{times}}
+    \underbrace{[\mathrm{Conv}_{3\times3}(c) \to \mathrm{BN} \to \mathrm{LIF}_\tau
+    \to \mathrm{MaxPool}_2]}_{N\ \text{times}}
     \to \mathrm{Dropout} \to \mathrm{FC}(h) \to \mathrm{LIF}_\tau \to \mathrm{Dropout} \to \mathrm{FC}(10K)
     \to \mathrm{LIF}_\tau \to \mathrm{AvgPool1d}(10)
 
@@ -14,6 +15,7 @@ neurons and the result is reshaped back, so one τ per layer (PLIF) or one per p
 (``per_neuron=True``). Dropout draws one mask per sample shared by all time steps, as SpikingJelly's
 ``layer.Dropout``. N = 2 for N-MNIST, 4 for CIFAR10-DVS, 5 for DVS Gesture; c = 128; dropout 0.5.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -92,7 +94,9 @@ class ConvSNN(Network):
                 f"input {h}×{w} is too small for n_conv={n_conv} max-pools (each halves it); "
                 f"use n_conv <= {max(min(h, w).bit_length() - 1, 0)} or a smaller spatial_factor."
             )
-        lif = dict(tau=tau, learn_tau=learn_tau, per_neuron=per_neuron, parametrisation=parametrisation, **(neuron or {}))
+        lif = dict(
+            tau=tau, learn_tau=learn_tau, per_neuron=per_neuron, parametrisation=parametrisation, **(neuron or {})
+        )
         self.input_shape, self.n_outputs, self.votes = (c, h, w), n_outputs, votes
         self.n_inputs = c * h * w
         blocks = []

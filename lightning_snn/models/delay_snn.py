@@ -10,6 +10,7 @@ synapses are delayed too (``delay_output=True``, as in ``Thvnvtos/SNN-delays``) 
 - SHD (Hammouamri): 140 (binned) → 256 → 256 → 20, ``max_delay=25``, BatchNorm, dropout.
 - Raw SHD (Mészáros): 40 → 256 → 20, ``max_delay=25``, dropout 0.4.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -61,4 +62,3 @@ class DelaySNN(StackedSNN):
         else:
             self.output_synapse = nn.Linear(hidden[-1], n_outputs)
         self.output = LeakyReadout(n_outputs, readout_tau, learn_readout_tau, parametrisation, dt)
-

@@ -7,6 +7,7 @@ Moro et al. 2024) or the output spikes of a last LIF layer (``"spikes"``, PLIF).
 the hidden layers comes from a number, one number per layer, or a hierarchical
 :class:`~lightning_snn.schedules.TauSchedule`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -121,4 +122,6 @@ class FeedForwardSNN(StackedSNN):
         if readout == "membrane":
             self.output = LeakyReadout(n_outputs, readout_tau, learn_readout_tau, parametrisation, dt)
         else:
-            self.output = LearnableLIF(n_outputs, tau=readout_tau, **{**common, "learn_tau": learn_readout_tau}, **neuron)
+            self.output = LearnableLIF(
+                n_outputs, tau=readout_tau, **{**common, "learn_tau": learn_readout_tau}, **neuron
+            )

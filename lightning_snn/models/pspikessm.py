@@ -13,6 +13,7 @@ pooling over time and a Linear head: ``(T, B, n_inputs)`` → logits ``(B, n_out
 or ``"last"``) or per-step outputs ``(T, B, n_outputs)`` (``pool="none"``).
 The (ps)MNIST size of the paper is the default: 2 layers, d_model 400, d_state 64.
 """
+
 from __future__ import annotations
 
 from typing import Any

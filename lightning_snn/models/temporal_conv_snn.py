@@ -9,6 +9,7 @@ and dropout, :math:`S^l = \mathrm{LIF}_{\tau_l}(I^l)`. Kernel size :math:`k_l` a
 homogeneous baseline). The readout is a leaky-integrator membrane as in
 :class:`~lightning_snn.models.feedforward.FeedForwardSNN`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -64,4 +65,3 @@ class TemporalConvSNN(StackedSNN):
     def receptive_field(self) -> int:
         """Input steps seen by one output step through the convolutions alone (LIF memory adds more)."""
         return 1 + sum(block.synapse.receptive_field - 1 for block in self.synapses)
-

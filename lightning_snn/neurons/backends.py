@@ -4,6 +4,7 @@ Each backend is a function ``(x, decay, threshold, cfg) -> spikes`` over time-ma
 The upstream neurons are built fresh on every call and given explicit zero initial state, so no hidden
 state survives between calls and a new batch size or sequence length never breaks a run.
 """
+
 from __future__ import annotations
 
 import torch
@@ -56,9 +57,7 @@ def snntorch_lif(x: torch.Tensor, decay: torch.Tensor, threshold: torch.Tensor, 
     return torch.stack(spikes)
 
 
-def spikingjelly_lif(
-    x: torch.Tensor, decay: torch.Tensor, threshold: torch.Tensor, cfg: LIFConfig
-) -> torch.Tensor:
+def spikingjelly_lif(x: torch.Tensor, decay: torch.Tensor, threshold: torch.Tensor, cfg: LIFConfig) -> torch.Tensor:
     """SpikingJelly 2.0 ``ParametricLIFNode`` (multi-step) with its ``w`` set to ``logit(1 - β)``.
 
     ``k = sigmoid(w) = 1 - β`` is PLIF's reciprocal time constant; a per-neuron β broadcasts over N.

@@ -12,6 +12,7 @@ The engine is chosen by ``backend``: ``"native"`` (ours), ``"snntorch"`` (``snnt
 ``"spikingjelly"`` (``ParametricLIFNode`` / ``LIFNode``); all compute the same spikes and gradients.
 Every call starts from the rest potential: no state is kept between calls.
 """
+
 from __future__ import annotations
 
 import torch

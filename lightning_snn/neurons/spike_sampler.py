@@ -20,6 +20,7 @@ In eval mode, ``eval_mode`` picks ``"threshold"`` (spike iff clamp(y) > 0.5, det
 ``"expectation"`` (emit clamp(y, 0, 1), deterministic) or ``"sample"`` (keep sampling, from a
 fixed-seed generator on every call that never advances the checkpointed training generator).
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -6,6 +6,7 @@ log form :math:`\beta = \mathrm{clamp}(e^{-dt/\tau}, \alpha_{min}, \alpha_{max})
 The parameter is named ``raw`` inside a module attribute called ``tau``, so optimisers can give every
 ``*.tau.raw`` its own learning rate.
 """
+
 from __future__ import annotations
 
 import math
