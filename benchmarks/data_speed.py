@@ -37,10 +37,10 @@ def epoch_rate(dm: SHDDataModule) -> float:
 
 def run(root: Path, workers: int, batch_size: int) -> dict[str, float]:
     common = dict(n_steps=100, n_channels=140, batch_size=batch_size, val_fraction=0.0, num_workers=workers)
-    cold = SHDDataModule(root, **common)
+    cold = SHDDataModule(data_dir=root, **common)
     cold.setup()
     cache = root / f"cache-{workers}"
-    cached = SHDDataModule(root, cache_dir=cache, **common)
+    cached = SHDDataModule(data_dir=root, cache_dir=cache, **common)
     cached.setup()
     rates = {"cold": epoch_rate(cold), "cache build": epoch_rate(cached), "cached": epoch_rate(cached)}
     cold.teardown()

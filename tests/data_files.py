@@ -31,6 +31,35 @@ def write_heidelberg(root: Path, name: str, sizes: dict[str, int], num_classes: 
     return out
 
 
+def idx_bytes(array: np.ndarray, code: int = 0x08) -> bytes:
+    """One IDX file: magic ``0 0 <type> <ndim>``, big-endian uint32 sizes, then the data (uint8 or int32)."""
+    import struct
+
+    header = bytes([0, 0, code, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
+    return header + array.astype(">u1" if code == 0x08 else ">i4").tobytes()
+
+
+def write_mnist(directory: Path, n_train: int = 12, n_test: int = 5, gz: bool = False, rng=None) -> dict:
+    """The four MNIST IDX files (``.gz`` with ``gz=True``) in ``directory``; returns {name: array}."""
+    import gzip
+
+    rng = rng or np.random.default_rng(0)
+    data = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte": rng.integers(0, 10, n_train, dtype=np.uint8),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test, dtype=np.uint8),
+    }
+    for name, array in data.items():
+        raw = idx_bytes(array)
+        if gz:
+            with gzip.open(directory / f"{name}.gz", "wb") as f:
+                f.write(raw)
+        else:
+            (directory / name).write_bytes(raw)
+    return data
+
+
 def encode_nmnist(x, y, t, p) -> bytes:
     """N-MNIST ``.bin``: 5 bytes per event, x, y, p<<7 | t[22:16], t[15:8], t[7:0] (t < 2**23 µs)."""
     x, y, t, p = (np.asarray(a, dtype=np.uint32) for a in (x, y, t, p))

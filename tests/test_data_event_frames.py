@@ -31,7 +31,7 @@ def _all(loader):
 
 def test_nmnist_frames_keep_events_and_labels(tmp_path, no_network):
     files = write_nmnist(tmp_path, {"Train": 2, "Test": 1})
-    dm = NMNISTDataModule(tmp_path, n_time_bins=10, batch_size=4, val_fraction=0.25, cache_dir=tmp_path / "c")
+    dm = NMNISTDataModule(data_dir=tmp_path, n_time_bins=10, batch_size=4, val_fraction=0.25, cache_dir=tmp_path / "c")
     dm.prepare_data()
     dm.setup()
     assert [len(dm.splits[s]) for s in ("train", "val", "test")] == [15, 5, 10]
@@ -47,8 +47,10 @@ def test_nmnist_frames_keep_events_and_labels(tmp_path, no_network):
 
 def test_nmnist_downsample_and_cache_key(tmp_path):
     write_nmnist(tmp_path, {"Train": 1, "Test": 1})
-    full = NMNISTDataModule(tmp_path, n_time_bins=4, val_fraction=0.0, cache_dir=tmp_path / "c")
-    half = NMNISTDataModule(tmp_path, n_time_bins=4, spatial_factor=0.5, val_fraction=0.0, cache_dir=tmp_path / "c")
+    full = NMNISTDataModule(data_dir=tmp_path, n_time_bins=4, val_fraction=0.0, cache_dir=tmp_path / "c")
+    half = NMNISTDataModule(
+        data_dir=tmp_path, n_time_bins=4, spatial_factor=0.5, val_fraction=0.0, cache_dir=tmp_path / "c"
+    )
     for dm in (full, half):
         dm.prepare_data()
         dm.setup()
@@ -65,7 +67,7 @@ def test_dvs_gesture_layout_labels_and_time_major_batches(tmp_path):
             "ibmGestureTest": [("user24_lab", 3), ("user25_led", 7)],
         },
     )
-    dm = DVSGestureDataModule(tmp_path, n_time_bins=20, spatial_factor=0.25, batch_size=2, val_fraction=0.0)
+    dm = DVSGestureDataModule(data_dir=tmp_path, n_time_bins=20, spatial_factor=0.25, batch_size=2, val_fraction=0.0)
     dm.setup()
     assert dm.frame_shape == (2, 32, 32)
     x, y = _all(dm.test_dataloader())
@@ -75,14 +77,14 @@ def test_dvs_gesture_layout_labels_and_time_major_batches(tmp_path):
 
 
 def test_missing_recordings_error_names_folder_and_url(tmp_path, no_network):
-    dm = NMNISTDataModule(tmp_path, download=False)
+    dm = NMNISTDataModule(data_dir=tmp_path, download=False)
     with pytest.raises(MissingDataError) as err:
         dm.prepare_data()
     msg = str(err.value)
     assert "Train/" in msg and str(tmp_path / "NMNIST") in msg and "train.zip" in msg
     assert tonic.datasets.NMNIST.train_url in msg and "by hand" in msg
     with pytest.raises(MissingDataError, match="ibmGestureTrain"):
-        DVSGestureDataModule(tmp_path).setup()
+        DVSGestureDataModule(data_dir=tmp_path).setup()
 
 
 def test_download_failure_is_wrapped(tmp_path, monkeypatch):
@@ -91,20 +93,26 @@ def test_download_failure_is_wrapped(tmp_path, monkeypatch):
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     with pytest.raises(MissingDataError, match="Download failed: .*no network here"):
-        NMNISTDataModule(tmp_path, download=True).prepare_data()
+        NMNISTDataModule(data_dir=tmp_path, download=True).prepare_data()
 
 
 def test_out_of_range_label_names_the_file(tmp_path):
     write_dvs_gesture(tmp_path, {"ibmGestureTrain": [("user01_led", 12)], "ibmGestureTest": [("user02_led", 1)]})
     with pytest.raises(ValueError, match=r"label 12 of .*12.npy is out of range \[0, 11\)"):
-        DVSGestureDataModule(tmp_path).setup()
+        DVSGestureDataModule(data_dir=tmp_path).setup()
 
 
 def test_cifar10dvs_aedat4_split_labels_and_counts(tmp_path):
     pytest.importorskip("aedat", reason="CIFAR10-DVS needs the 'aedat' package (pip install aedat)")
     files = write_cifar10dvs(tmp_path, per_class=3)
     dm = CIFAR10DVSDataModule(
-        tmp_path, n_time_bins=20, spatial_factor=0.25, val_fraction=0.1, test_fraction=0.2, batch_size=5, seed=1
+        data_dir=tmp_path,
+        n_time_bins=20,
+        spatial_factor=0.25,
+        val_fraction=0.1,
+        test_fraction=0.2,
+        batch_size=5,
+        seed=1,
     )
     dm.setup()
     assert [len(dm.splits[s]) for s in ("train", "val", "test")] == [21, 3, 6]
@@ -124,7 +132,7 @@ def test_cifar10dvs_without_aedat_names_the_install_command(tmp_path, monkeypatc
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "aedat" else real(name, *a))
     with pytest.raises(ImportError, match="pip install aedat"):
-        CIFAR10DVSDataModule(tmp_path).setup()
+        CIFAR10DVSDataModule(data_dir=tmp_path).setup()
 
 
 @pytest.mark.parametrize(

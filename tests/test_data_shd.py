@@ -39,7 +39,7 @@ def _all(loader):
 
 def test_batches_keep_every_event_and_label(shd, no_network):
     root, data = shd
-    dm = SHDDataModule(root, n_steps=25, n_channels=140, batch_size=7, val_fraction=0.0)
+    dm = SHDDataModule(data_dir=root, n_steps=25, n_channels=140, batch_size=7, val_fraction=0.0)
     dm.prepare_data()
     dm.setup()
     x, y = _all(dm.test_dataloader())
@@ -53,11 +53,11 @@ def test_batches_keep_every_event_and_label(shd, no_network):
 
 def test_seeded_validation_split(shd):
     root, _ = shd
-    a = SHDDataModule(root, batch_size=4, val_fraction=0.2, seed=3)
+    a = SHDDataModule(data_dir=root, batch_size=4, val_fraction=0.2, seed=3)
     a.setup()
-    b = SHDDataModule(root, batch_size=4, val_fraction=0.2, seed=3)
+    b = SHDDataModule(data_dir=root, batch_size=4, val_fraction=0.2, seed=3)
     b.setup()
-    c = SHDDataModule(root, batch_size=4, val_fraction=0.2, seed=4)
+    c = SHDDataModule(data_dir=root, batch_size=4, val_fraction=0.2, seed=4)
     c.setup()
     assert (len(a.splits["train"]), len(a.splits["val"]), len(a.splits["test"])) == (24, 6, 12)
     assert a.splits["val"].indices == b.splits["val"].indices != c.splits["val"].indices
@@ -66,7 +66,7 @@ def test_seeded_validation_split(shd):
 
 def test_ssc_uses_its_own_valid_file(tmp_path):
     data = write_heidelberg(tmp_path, "ssc", {"train": 10, "valid": 6, "test": 4}, num_classes=35)
-    dm = SSCDataModule(tmp_path, n_steps=10, n_channels=70, batch_size=8)
+    dm = SSCDataModule(data_dir=tmp_path, n_steps=10, n_channels=70, batch_size=8)
     dm.setup()
     assert [len(dm.splits[s]) for s in ("train", "val", "test")] == [10, 6, 4]
     _, y = _all(dm.val_dataloader())
@@ -78,7 +78,7 @@ def test_raw_variant_pads_and_returns_lengths(tmp_path):
     units = [np.array([0, 699]), np.array([1, 2, 3]), np.zeros(0, dtype=int)]
     for split in ("train", "test"):
         write_heidelberg_file(tmp_path / "SHD" / f"shd_{split}.h5", times, units, np.array([0, 1, 2]))
-    dm = SHDDataModule(tmp_path, dt=0.01, n_channels=700, batch_size=3, val_fraction=0.0)
+    dm = SHDDataModule(data_dir=tmp_path, dt=0.01, n_channels=700, batch_size=3, val_fraction=0.0)
     dm.setup()
     x, y, lengths = next(iter(dm.test_dataloader()))
     assert lengths.tolist() == [7, 26, 1]  # float16 times as in SHD; the empty recording is one zero frame
@@ -87,7 +87,7 @@ def test_raw_variant_pads_and_returns_lengths(tmp_path):
 
 
 def test_missing_file_error_names_file_dir_and_url(tmp_path, no_network):
-    dm = SHDDataModule(tmp_path, download=False)
+    dm = SHDDataModule(data_dir=tmp_path, download=False)
     with pytest.raises(MissingDataError) as err:
         dm.prepare_data()
     msg = str(err.value)
@@ -102,7 +102,7 @@ def test_unreachable_download_raises_the_same_clear_error(tmp_path, monkeypatch)
         raise urllib.error.URLError("no network here")
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
-    dm = SHDDataModule(tmp_path, download=True)
+    dm = SHDDataModule(data_dir=tmp_path, download=True)
     with pytest.raises(MissingDataError, match=r"shd_train.h5.*Download failed: .*no network here"):
         dm.prepare_data()
 
@@ -115,15 +115,15 @@ def test_local_archive_is_extracted_without_network(shd, no_network):
     with zipfile.ZipFile(root / "SHD" / "shd_test.h5.zip", "w") as z:
         z.write(h5, "shd_test.h5")
     h5.unlink()
-    SHDDataModule(root).prepare_data()
+    SHDDataModule(data_dir=root).prepare_data()
     assert h5.exists()
-    SHDDataModule(root, download=True).prepare_data()  # files present: download=True fetches nothing
+    SHDDataModule(data_dir=root, download=True).prepare_data()  # files present: download=True fetches nothing
 
 
 def test_only_local_rank_zero_downloads(tmp_path, no_network, monkeypatch):
     monkeypatch.setenv("LOCAL_RANK", "1")
     with pytest.raises(MissingDataError, match="shd_train.h5"):
-        SHDDataModule(tmp_path, download=True).prepare_data()  # rank 1 never calls the network
+        SHDDataModule(data_dir=tmp_path, download=True).prepare_data()  # rank 1 never calls the network
 
 
 def test_corrupt_hdf5_errors_name_file_and_key(tmp_path):
@@ -146,7 +146,7 @@ def test_out_of_range_labels_and_bad_events(tmp_path):
         HeidelbergFile(path, 20)
     write_heidelberg_file(path, [np.array([0.1, -0.5])], [np.array([3, 4])], np.array([0]))
     write_heidelberg_file(tmp_path / "SHD" / "shd_test.h5", [np.array([0.1])], [np.array([3])], np.array([0]))
-    dm = SHDDataModule(tmp_path, val_fraction=0.0)
+    dm = SHDDataModule(data_dir=tmp_path, val_fraction=0.0)
     dm.setup()
     with pytest.raises(ValueError, match=r"shd_train.h5\[0\]: timestamps must be finite and >= 0"):
         dm.splits["train"][0]
@@ -167,9 +167,11 @@ def test_reader_reopens_per_process_and_pickles_without_handle(shd):
 
 def test_two_workers_and_cache_give_the_same_batches(shd):
     root, _ = shd
-    plain = SHDDataModule(root, n_steps=20, batch_size=6, val_fraction=0.0)
+    plain = SHDDataModule(data_dir=root, n_steps=20, batch_size=6, val_fraction=0.0)
     plain.setup()
-    cached = SHDDataModule(root, n_steps=20, batch_size=6, val_fraction=0.0, num_workers=2, cache_dir=root / "cache")
+    cached = SHDDataModule(
+        data_dir=root, n_steps=20, batch_size=6, val_fraction=0.0, num_workers=2, cache_dir=root / "cache"
+    )
     cached.prepare_data()
     cached.setup()
     x0, y0 = _all(plain.test_dataloader())
@@ -251,7 +253,7 @@ def test_two_ddp_processes_share_one_cache(tmp_path):
     from lightning_snn.models.feedforward import FeedForwardSNN
 
     write_heidelberg(tmp_path, "shd", {"train": 16, "test": 8}, num_classes=20)
-    dm = SHDDataModule(tmp_path, n_steps=10, batch_size=4, val_fraction=0.25, cache_dir=tmp_path / "cache")
+    dm = SHDDataModule(data_dir=tmp_path, n_steps=10, batch_size=4, val_fraction=0.25, cache_dir=tmp_path / "cache")
     model = SpikingClassifier(FeedForwardSNN(140, [8], 20))
     trainer = L.Trainer(
         accelerator="cpu",
@@ -267,9 +269,9 @@ def test_two_ddp_processes_share_one_cache(tmp_path):
     trainer.fit(model, datamodule=dm)
     entries = sorted((tmp_path / "cache").glob("SHD-*/*.npy"))
     assert len(entries) == 24 and not list((tmp_path / "cache").glob("SHD-*/.*.tmp"))
-    plain = SHDDataModule(tmp_path, n_steps=10, val_fraction=0.0)
+    plain = SHDDataModule(data_dir=tmp_path, n_steps=10, val_fraction=0.0)
     plain.setup()
-    cached = SHDDataModule(tmp_path, n_steps=10, val_fraction=0.0, cache_dir=tmp_path / "cache")
+    cached = SHDDataModule(data_dir=tmp_path, n_steps=10, val_fraction=0.0, cache_dir=tmp_path / "cache")
     cached.setup()
     for i in range(8):
         assert torch.equal(plain.splits["test"][i][0], cached.splits["test"][i][0])

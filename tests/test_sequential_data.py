@@ -1,9 +1,7 @@
-import gzip
-import struct
-
 import numpy as np
 import pytest
 import torch
+from data_files import idx_bytes, write_mnist
 
 from lightning_snn.data.sequential_digits import SequentialDigitsDataModule, pixel_permutation
 from lightning_snn.data.sequential_mnist import SequentialMNISTDataModule, parse_idx, read_idx
@@ -83,40 +81,17 @@ def test_digits_bad_arguments():
 # --- MNIST IDX ---------------------------------------------------------------------------------
 
 
-def _idx_bytes(array: np.ndarray, code: int = 0x08) -> bytes:
-    header = bytes([0, 0, code, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
-    return header + array.astype(">u1" if code == 0x08 else ">i4").tobytes()
-
-
-def _write_mnist(directory, n_train=12, n_test=5, gz=False, rng=None):
-    rng = rng or np.random.default_rng(0)
-    data = {
-        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-        "train-labels-idx1-ubyte": rng.integers(0, 10, n_train, dtype=np.uint8),
-        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test, dtype=np.uint8),
-    }
-    for name, array in data.items():
-        raw = _idx_bytes(array)
-        if gz:
-            with gzip.open(directory / f"{name}.gz", "wb") as f:
-                f.write(raw)
-        else:
-            (directory / name).write_bytes(raw)
-    return data
-
-
 def test_parse_idx_golden():
     raw = bytes([0, 0, 0x08, 2, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6])
     assert parse_idx(raw).tolist() == [[1, 2, 3], [4, 5, 6]]
-    ints = _idx_bytes(np.array([-1, 70000]), code=0x0C)
+    ints = idx_bytes(np.array([-1, 70000]), code=0x0C)
     assert parse_idx(ints).tolist() == [-1, 70000]
 
 
 @pytest.mark.parametrize("gz", [False, True])
 def test_mnist_loads_idx_files(tmp_path, gz):
-    data = _write_mnist(tmp_path, gz=gz)
-    dm = SequentialMNISTDataModule(str(tmp_path), batch_size=4, n_val=3, seed=0)
+    data = write_mnist(tmp_path, gz=gz)
+    dm = SequentialMNISTDataModule(data_dir=str(tmp_path), batch_size=4, n_val=3, seed=0)
     dm.prepare_data()
     dm.setup()
     assert {k: len(v) for k, v in dm.splits.items()} == {"train": 9, "val": 3, "test": 5}
@@ -133,8 +108,8 @@ def test_mnist_loads_idx_files(tmp_path, gz):
 
 
 def test_permuted_mnist(tmp_path):
-    data = _write_mnist(tmp_path)
-    dm = SequentialMNISTDataModule(str(tmp_path), n_val=2, permute=True, permutation_seed=1, pixels_per_step=4)
+    data = write_mnist(tmp_path)
+    dm = SequentialMNISTDataModule(data_dir=str(tmp_path), n_val=2, permute=True, permutation_seed=1, pixels_per_step=4)
     dm.setup()
     order = pixel_permutation(784, 1)
     expected = torch.tensor(data["t10k-images-idx3-ubyte"][0].reshape(-1) / 255.0, dtype=torch.float32)[order]
@@ -144,16 +119,16 @@ def test_permuted_mnist(tmp_path):
 
 def test_mnist_missing_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a directory"):
-        SequentialMNISTDataModule(str(tmp_path / "nope")).setup()
-    _write_mnist(tmp_path)
+        SequentialMNISTDataModule(data_dir=str(tmp_path / "nope")).setup()
+    write_mnist(tmp_path)
     (tmp_path / "t10k-labels-idx1-ubyte").unlink()
-    dm = SequentialMNISTDataModule(str(tmp_path))
+    dm = SequentialMNISTDataModule(data_dir=str(tmp_path))
     with pytest.raises(FileNotFoundError, match="'t10k-labels-idx1-ubyte' not found.*t10k-labels-idx1-ubyte.gz"):
         dm.prepare_data()
 
 
 def test_mnist_corrupt_files(tmp_path):
-    _write_mnist(tmp_path)
+    write_mnist(tmp_path)
     path = tmp_path / "train-images-idx3-ubyte"
     raw = path.read_bytes()
     path.write_bytes(raw[:-10])
@@ -172,10 +147,10 @@ def test_mnist_corrupt_files(tmp_path):
 
 
 def test_mnist_image_label_count_mismatch(tmp_path):
-    _write_mnist(tmp_path)
-    (tmp_path / "train-labels-idx1-ubyte").write_bytes(_idx_bytes(np.zeros(11, dtype=np.uint8)))
+    write_mnist(tmp_path)
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(11, dtype=np.uint8)))
     with pytest.raises(ValueError, match="12 images but 11 labels"):
-        SequentialMNISTDataModule(str(tmp_path), n_val=2).setup()
-    _write_mnist(tmp_path)
+        SequentialMNISTDataModule(data_dir=str(tmp_path), n_val=2).setup()
+    write_mnist(tmp_path)
     with pytest.raises(ValueError, match="n_val=12 leaves no training"):
-        SequentialMNISTDataModule(str(tmp_path), n_val=12).setup()
+        SequentialMNISTDataModule(data_dir=str(tmp_path), n_val=12).setup()

@@ -1,5 +1,6 @@
-"""LightningDataModules; every batch is time-major ``(T, B, ...)``."""
+"""LightningDataModules; every batch is time-major ``(T, B, ...)``. New ones subclass :class:`SplitDataModule`."""
 
+from lightning_snn.data.base import SplitDataModule, seeded_split
 from lightning_snn.data.collate import time_major_collate
 from lightning_snn.data.delay_task import DelayTaskDataModule
 from lightning_snn.data.download import MissingDataError
@@ -21,7 +22,9 @@ __all__ = [
     "SSCDataModule",
     "SequentialDigitsDataModule",
     "SequentialMNISTDataModule",
+    "SplitDataModule",
     "eval_dataloader",
     "generate_mtsxor",
+    "seeded_split",
     "time_major_collate",
 ]

@@ -22,9 +22,9 @@ from __future__ import annotations
 import math
 
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
-from lightning_snn.data.loaders import SplitDataModule, time_major_loader
+from lightning_snn.data.base import SplitDataModule, check_fraction, check_int
 
 
 def delay_templates(n_classes: int, n_channels: int, gap: int, seed: int) -> torch.Tensor:
@@ -77,6 +77,7 @@ class DelayTaskDataModule(SplitDataModule):
 
     def __init__(
         self,
+        *,
         n_channels: int = 6,
         n_classes: int = 5,
         gap: int = 6,
@@ -92,43 +93,28 @@ class DelayTaskDataModule(SplitDataModule):
         template_seed: int = 0,
         num_workers: int = 0,
     ) -> None:
-        super().__init__()
-        for name, value in (
-            ("n_channels", n_channels),
-            ("n_train", n_train),
-            ("n_val", n_val),
-            ("n_test", n_test),
-            ("batch_size", batch_size),
-            ("gap", gap),
-        ):
-            if value < 1:
-                raise ValueError(f"DelayTaskDataModule: {name} must be >= 1, got {value}.")
-        if n_channels < 2 or n_classes < 2:
-            raise ValueError(
-                f"DelayTaskDataModule needs n_channels >= 2 and n_classes >= 2 (timing *between* channels); "
-                f"got n_channels={n_channels}, n_classes={n_classes}."
-            )
-        if min(onset_range, jitter) < 0 or tail < 1 or not 0 <= noise < 1:
-            raise ValueError(
-                f"DelayTaskDataModule: need onset_range, jitter >= 0, tail >= 1 (the last spike needs a step "
-                f"after it) and noise in [0, 1); got {onset_range}, {jitter}, {tail}, {noise}."
-            )
-        self.save_hyperparameters()
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+        between = "the class is the timing *between* channels"
+        check_int(self, "n_channels", n_channels, 2, between)
+        check_int(self, "n_classes", n_classes, 2, between)
+        for name, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test), ("gap", gap)):
+            check_int(self, name, value, 1)
+        check_int(self, "onset_range", onset_range, 0)
+        check_int(self, "jitter", jitter, 0)
+        check_int(self, "tail", tail, 1, "the last spike needs a step after it")
+        check_fraction(self, "noise", noise)
         self.n_inputs, self.num_classes = n_channels, n_classes
-        self.splits: dict[str, TensorDataset] = {}
 
     @property
     def templates(self) -> torch.Tensor:
+        """The ``(n_classes, n_channels)`` offsets of every class (see :func:`delay_templates`)."""
         hp = self.hparams
         return delay_templates(hp.n_classes, hp.n_channels, hp.gap, hp.template_seed)
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.splits:
-            return
+    def build_splits(self) -> dict[str, TensorDataset]:
         hp, templates = self.hparams, self.templates
+        splits = {}
         for offset, (split, n) in enumerate({"train": hp.n_train, "val": hp.n_val, "test": hp.n_test}.items()):
             x, y = generate_delay_task(n, templates, hp.seed * 3 + offset, hp.onset_range, hp.tail, hp.jitter, hp.noise)
-            self.splits[split] = TensorDataset(x, y)
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return time_major_loader(self.splits[split], self.hparams.batch_size, shuffle, self.hparams.num_workers)
+            splits[split] = TensorDataset(x, y)
+        return splits

@@ -19,6 +19,11 @@ class MissingDataError(FileNotFoundError):
     """A dataset file is missing (or could not be downloaded); the message says how to fix it."""
 
 
+def user_dir(path: str | os.PathLike | None) -> Path | None:
+    """``path`` as a ``Path`` with ``~`` expanded; ``None`` or ``""`` (no folder) give ``None``."""
+    return Path(os.path.expanduser(str(path))) if path else None
+
+
 def missing_message(
     dataset: str, filename: str, searched: Sequence[Path], url: str, place: Path, reason: str = ""
 ) -> str:

@@ -20,28 +20,32 @@ on disk when ``cache_dir`` is set. Batches are ``(x (T, B, P, H, W), y (B,))``. 
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
 import numpy as np
 import tonic
-import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import Dataset
 
+from lightning_snn.data.base import SplitDataModule, check_fraction, check_fraction_sum
 from lightning_snn.data.cache import CachedFrames, UncachedFrames
-from lightning_snn.data.download import MissingDataError, is_local_rank_zero, missing_message
+from lightning_snn.data.download import MissingDataError, is_local_rank_zero, missing_message, user_dir
 from lightning_snn.data.events import EventFrames
-from lightning_snn.data.loaders import SplitDataModule, time_major_loader
 
 
 class LocalFiles:
-    """Mixin for a tonic dataset: present = extracted folder with >= 1 recording; download only if allowed."""
+    """Mixin for a tonic dataset: present = extracted folder with >= 1 recording; download only if allowed.
+
+    tonic has no public hook for its presence check: a dataset's ``__init__`` calls the private
+    ``_check_exists()`` and, when it is false, ``download()``. Both are overridden here; the contract is
+    pinned by ``test_seam_tonic_check_exists_is_called_by_dataset_init`` (tests/test_upstream_seams_data.py).
+    """
 
     allow_download = False
     recording_suffix = ""
 
     def _check_exists(self) -> bool:
-        return self._folder_contains_at_least_n_files_of_type(1, self.recording_suffix)
+        folder = Path(self.location_on_system, self.folder_name)
+        return next(folder.glob(f"**/*{self.recording_suffix}"), None) is not None
 
     def _missing(self, reason: str = "") -> MissingDataError:
         root = Path(self.location_on_system)
@@ -83,51 +87,28 @@ class FramesSource:
 
 
 class EventFramesDataModule(SplitDataModule):
-    """Shared logic of the camera-event DataModules (see the module docstring)."""
+    """Shared logic of the camera-event DataModules (see the module docstring).
+
+    Reads its settings from ``self.hparams``, the keyword arguments of the subclass: ``data_dir``,
+    ``n_time_bins``, ``spatial_factor``, ``val_fraction``, ``test_fraction`` (only with one folder for all
+    recordings), ``download`` and ``cache_dir``.
+    """
 
     tonic_class: type = NMNIST
     num_classes = 10
     file_splits: tuple[str, ...] = ("train", "test")
 
-    def __init__(
-        self,
-        data_dir,
-        n_time_bins,
-        spatial_factor,
-        batch_size,
-        val_fraction,
-        seed,
-        download,
-        num_workers,
-        cache_dir,
-        test_fraction: float = 0.0,
-    ) -> None:
-        super().__init__()
-        for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-            if not 0 <= value < 1:
-                raise ValueError(f"{type(self).__name__}: {name} must be in [0, 1), got {value}.")
-        if val_fraction + test_fraction >= 1:
-            raise ValueError(
-                f"{type(self).__name__}: val_fraction + test_fraction must be < 1 to leave training data, "
-                f"got {val_fraction} + {test_fraction}."
-            )
-        if batch_size < 1 or num_workers < 0:
-            raise ValueError(
-                f"{type(self).__name__}: need batch_size >= 1 and num_workers >= 0, got {batch_size}, {num_workers}."
-            )
-        self.transform = EventFrames(self.tonic_class.sensor_size, n_time_bins, spatial_factor)
-        self.data_dir = Path(os.path.expanduser(str(data_dir)))
-        self.cache_dir = Path(os.path.expanduser(str(cache_dir))) if cache_dir else None
-        self.batch_size, self.val_fraction, self.test_fraction, self.seed = (
-            batch_size,
-            val_fraction,
-            test_fraction,
-            seed,
-        )
-        self.download, self.num_workers = download, num_workers
+    def __init__(self, *, batch_size: int, num_workers: int, seed: int) -> None:
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+        hp = self.hparams
+        self.val_fraction = check_fraction(self, "val_fraction", hp.val_fraction)
+        self.test_fraction = check_fraction(self, "test_fraction", hp.get("test_fraction", 0.0))
+        check_fraction_sum(self, {"val_fraction": self.val_fraction, "test_fraction": self.test_fraction})
+        self.transform = EventFrames(self.tonic_class.sensor_size, hp.n_time_bins, hp.spatial_factor)
+        self.data_dir, self.cache_dir = user_dir(hp.data_dir or "."), user_dir(hp.cache_dir)
+        self.download = hp.download
         t, p, h, w = self.transform.output_shape()
         self.frame_shape = (p, h, w)
-        self.splits: dict[str, Dataset] = {}
 
     def tonic_dataset(self, file_split: str, allow_download: bool = False):
         cls = self.tonic_class
@@ -163,32 +144,13 @@ class EventFramesDataModule(SplitDataModule):
             source, labels, self.cache_dir, self.tonic_class.__name__, file_split, self.transform, check
         )
 
-    def _split(self, dataset: Dataset, fractions: tuple[float, ...], offset: int) -> list[Subset]:
-        """Seeded random split of ``dataset`` into ``1 - sum(fractions)`` and each fraction."""
-        gen = torch.Generator().manual_seed(self.seed + offset)
-        order = torch.randperm(len(dataset), generator=gen).tolist()
-        sizes = [int(round(f * len(dataset))) for f in fractions]
-        parts, start = [], len(dataset) - sum(sizes)
-        parts.append(Subset(dataset, order[:start]))
-        for size in sizes:
-            parts.append(Subset(dataset, order[start : start + size]))
-            start += size
-        return parts
-
-    def setup(self, stage: str | None = None) -> None:
-        if self.splits:
-            return
+    def build_splits(self) -> dict[str, Dataset]:
         if "test" in self.file_splits:
-            train, val = self._split(self.frames("train"), (self.val_fraction,), 0)
+            train, val = self.split(self.frames("train"), [None, self.val_fraction])
             test = self.frames("test")
         else:
-            train, val, test = self._split(self.frames("all"), (self.val_fraction, self.test_fraction), 0)
-        self.splits = {"train": train, "val": val if len(val) else test, "test": test}
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return time_major_loader(
-            self.splits[split], self.batch_size, shuffle, self.num_workers, persistent_workers=self.num_workers > 0
-        )
+            train, val, test = self.split(self.frames("all"), [None, self.val_fraction, self.test_fraction])
+        return {"train": train, "val": val if len(val) else test, "test": test}
 
 
 class NMNISTDataModule(EventFramesDataModule):
@@ -198,6 +160,7 @@ class NMNISTDataModule(EventFramesDataModule):
 
     def __init__(
         self,
+        *,
         data_dir: str = "data",
         n_time_bins: int = 10,
         spatial_factor: float = 1.0,
@@ -208,10 +171,8 @@ class NMNISTDataModule(EventFramesDataModule):
         num_workers: int = 0,
         cache_dir: str | None = None,
     ) -> None:
-        super().__init__(
-            data_dir, n_time_bins, spatial_factor, batch_size, val_fraction, seed, download, num_workers, cache_dir
-        )
-        self.save_hyperparameters()
+        # the other arguments reach EventFramesDataModule through self.hparams
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
 
 
 class DVSGestureDataModule(EventFramesDataModule):
@@ -222,6 +183,7 @@ class DVSGestureDataModule(EventFramesDataModule):
 
     def __init__(
         self,
+        *,
         data_dir: str = "data",
         n_time_bins: int = 20,
         spatial_factor: float = 1.0,
@@ -232,10 +194,8 @@ class DVSGestureDataModule(EventFramesDataModule):
         num_workers: int = 0,
         cache_dir: str | None = None,
     ) -> None:
-        super().__init__(
-            data_dir, n_time_bins, spatial_factor, batch_size, val_fraction, seed, download, num_workers, cache_dir
-        )
-        self.save_hyperparameters()
+        # the other arguments reach EventFramesDataModule through self.hparams
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
 
 
 class CIFAR10DVSDataModule(EventFramesDataModule):
@@ -246,6 +206,7 @@ class CIFAR10DVSDataModule(EventFramesDataModule):
 
     def __init__(
         self,
+        *,
         data_dir: str = "data",
         n_time_bins: int = 20,
         spatial_factor: float = 1.0,
@@ -257,19 +218,8 @@ class CIFAR10DVSDataModule(EventFramesDataModule):
         num_workers: int = 0,
         cache_dir: str | None = None,
     ) -> None:
-        super().__init__(
-            data_dir,
-            n_time_bins,
-            spatial_factor,
-            batch_size,
-            val_fraction,
-            seed,
-            download,
-            num_workers,
-            cache_dir,
-            test_fraction,
-        )
-        self.save_hyperparameters()
+        # the other arguments reach EventFramesDataModule through self.hparams
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
 
     def frames(self, file_split: str) -> Dataset:
         if importlib.util.find_spec("aedat") is None:

@@ -15,10 +15,10 @@ A sample is ``x`` ``(T, 2·channels_per_group)`` and ``y`` ``(T,)``; batches are
 from __future__ import annotations
 
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
+from lightning_snn.data.base import SplitDataModule, check_fraction, check_int
 from lightning_snn.data.collate import IGNORE_INDEX
-from lightning_snn.data.loaders import SplitDataModule, time_major_loader
 
 
 def generate_mtsxor(
@@ -60,6 +60,7 @@ class MTSXORDataModule(SplitDataModule):
 
     def __init__(
         self,
+        *,
         n_train: int = 4096,
         n_val: int = 1024,
         n_test: int = 1024,
@@ -69,24 +70,17 @@ class MTSXORDataModule(SplitDataModule):
         noise: float = 0.01,
         num_workers: int = 0,
     ) -> None:
-        super().__init__()
-        for name, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test), ("batch_size", batch_size)):
-            if value < 1:
-                raise ValueError(f"MTSXORDataModule: {name} must be >= 1, got {value}.")
-        if not 0 <= noise < 1:
-            raise ValueError(f"MTSXORDataModule: noise must be in [0, 1), got {noise}.")
-        self.save_hyperparameters()
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+        for name, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
+            check_int(self, name, value, 1)
+        check_int(self, "channels_per_group", channels_per_group, 1)
+        check_fraction(self, "noise", noise)
         self.n_inputs = 2 * channels_per_group
-        self.splits: dict[str, TensorDataset] = {}
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.splits:
-            return
+    def build_splits(self) -> dict[str, TensorDataset]:
         hp = self.hparams
-        sizes = {"train": hp.n_train, "val": hp.n_val, "test": hp.n_test}
-        for offset, (split, n) in enumerate(sizes.items()):
+        splits = {}
+        for offset, (split, n) in enumerate({"train": hp.n_train, "val": hp.n_val, "test": hp.n_test}.items()):
             x, y, _, _ = generate_mtsxor(n, hp.seed * 3 + offset, hp.channels_per_group, noise=hp.noise)
-            self.splits[split] = TensorDataset(x, y)
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return time_major_loader(self.splits[split], self.hparams.batch_size, shuffle, self.hparams.num_workers)
+            splits[split] = TensorDataset(x, y)
+        return splits

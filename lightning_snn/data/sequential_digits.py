@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
-from lightning_snn.data.loaders import SplitDataModule, time_major_loader
+from lightning_snn.data.base import SplitDataModule, check_fraction, check_fraction_sum, check_int, seeded_split
 
 
 def pixel_permutation(n_pixels: int, seed: int) -> torch.Tensor:
@@ -40,28 +40,21 @@ def images_to_sequences(
 
 
 class SequentialImageDataModule(SplitDataModule):
-    """Shared loaders of sequential-image tasks; subclasses fill ``self.splits`` in ``setup``."""
+    """Shared settings of sequential-image tasks; subclasses return their splits from ``build_splits``.
+
+    Reads ``permute``, ``permutation_seed`` and ``pixels_per_step`` from ``self.hparams`` (the keyword
+    arguments of the subclass).
+    """
 
     num_classes = 10
 
-    def __init__(
-        self, batch_size: int, permute: bool, permutation_seed: int, pixels_per_step: int, num_workers: int
-    ) -> None:
-        super().__init__()
-        if batch_size < 1:
-            raise ValueError(f"{type(self).__name__}: batch_size must be >= 1, got {batch_size}.")
-        if pixels_per_step < 1:
-            raise ValueError(f"{type(self).__name__}: pixels_per_step must be >= 1, got {pixels_per_step}.")
-        self.n_inputs = pixels_per_step
-        self.splits: dict[str, TensorDataset] = {}
+    def __init__(self, *, batch_size: int, num_workers: int, seed: int) -> None:
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+        self.n_inputs = check_int(self, "pixels_per_step", self.hparams.pixels_per_step, 1)
 
     def permutation(self, n_pixels: int) -> torch.Tensor | None:
+        """The fixed pixel order of ``permute=True`` (``None``: raster order)."""
         return pixel_permutation(n_pixels, self.hparams.permutation_seed) if self.hparams.permute else None
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        if split not in self.splits:
-            self.setup()
-        return time_major_loader(self.splits[split], self.hparams.batch_size, shuffle, self.hparams.num_workers)
 
 
 class SequentialDigitsDataModule(SequentialImageDataModule):
@@ -69,6 +62,7 @@ class SequentialDigitsDataModule(SequentialImageDataModule):
 
     def __init__(
         self,
+        *,
         batch_size: int = 64,
         val_fraction: float = 0.15,
         test_fraction: float = 0.2,
@@ -78,24 +72,17 @@ class SequentialDigitsDataModule(SequentialImageDataModule):
         pixels_per_step: int = 1,
         num_workers: int = 0,
     ) -> None:
-        super().__init__(batch_size, permute, permutation_seed, pixels_per_step, num_workers)
-        if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
-            raise ValueError(
-                f"SequentialDigitsDataModule: need 0 < val_fraction, test_fraction and val_fraction + test_fraction "
-                f"< 1; got val_fraction={val_fraction}, test_fraction={test_fraction}."
-            )
-        self.save_hyperparameters()
+        # permute, permutation_seed and pixels_per_step reach SequentialImageDataModule through self.hparams
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+        self.val_fraction = check_fraction(self, "val_fraction", val_fraction, zero_ok=False)
+        self.test_fraction = check_fraction(self, "test_fraction", test_fraction, zero_ok=False)
+        check_fraction_sum(self, {"val_fraction": val_fraction, "test_fraction": test_fraction})
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.splits:
-            return
+    def build_splits(self) -> dict[str, TensorDataset]:
         from sklearn.datasets import load_digits
 
         digits = load_digits()
-        hp = self.hparams
-        x = images_to_sequences(digits.images, 16.0, self.permutation(64), hp.pixels_per_step)
+        x = images_to_sequences(digits.images, 16.0, self.permutation(64), self.hparams.pixels_per_step)
         y = torch.as_tensor(digits.target, dtype=torch.long)
-        order = torch.randperm(len(y), generator=torch.Generator().manual_seed(hp.seed))
-        n_test, n_val = round(hp.test_fraction * len(y)), round(hp.val_fraction * len(y))
-        parts = {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
-        self.splits = {split: TensorDataset(x[idx], y[idx]) for split, idx in parts.items()}
+        test, val, train = seeded_split(len(y), [self.test_fraction, self.val_fraction, None], self.seed)
+        return {split: TensorDataset(x[idx], y[idx]) for split, idx in (("test", test), ("val", val), ("train", train))}

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
+from lightning_snn.data.base import check_int, seeded_split
 from lightning_snn.data.sequential_digits import SequentialImageDataModule, images_to_sequences
 
 #: IDX type code → big-endian NumPy dtype.
@@ -100,6 +101,7 @@ class SequentialMNISTDataModule(SequentialImageDataModule):
 
     def __init__(
         self,
+        *,
         data_dir: str,
         batch_size: int = 64,
         n_val: int = 5000,
@@ -109,30 +111,30 @@ class SequentialMNISTDataModule(SequentialImageDataModule):
         pixels_per_step: int = 1,
         num_workers: int = 0,
     ) -> None:
-        super().__init__(batch_size, permute, permutation_seed, pixels_per_step, num_workers)
-        if n_val < 1:
-            raise ValueError(f"SequentialMNISTDataModule: n_val must be >= 1, got {n_val}.")
-        self.save_hyperparameters()
+        # permute, permutation_seed and pixels_per_step reach SequentialImageDataModule through self.hparams
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+        check_int(self, "n_val", n_val, 1)
 
     def prepare_data(self) -> None:
-        for split in MNIST_FILES.values():  # fail early, on rank zero, with the missing file's name
+        """Check that the four IDX files are there (on rank zero, naming the missing one)."""
+        for split in MNIST_FILES.values():
             for name in split:
                 find_idx_file(Path(self.hparams.data_dir), name)
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.splits:
-            return
+    def build_splits(self) -> dict[str, TensorDataset]:
         hp = self.hparams
         train_images, train_labels = load_mnist_split(hp.data_dir, "train")
         test_images, test_labels = load_mnist_split(hp.data_dir, "test")
         if hp.n_val >= len(train_labels):
-            raise ValueError(f"n_val={hp.n_val} leaves no training images out of {len(train_labels)}.")
+            raise ValueError(
+                f"SequentialMNISTDataModule: n_val={hp.n_val} leaves no training images out of {len(train_labels)}; "
+                f"pass n_val < {len(train_labels)}."
+            )
         perm = self.permutation(train_images[0].size)
         x_train = images_to_sequences(train_images, 255.0, perm, hp.pixels_per_step)
         y_train = torch.as_tensor(train_labels.astype(np.int64))
-        order = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(hp.seed))
-        val, train = order[: hp.n_val], order[hp.n_val :]
-        self.splits = {
+        val, train = seeded_split(len(y_train), [hp.n_val, None], self.seed)
+        return {
             "train": TensorDataset(x_train[train], y_train[train]),
             "val": TensorDataset(x_train[val], y_train[val]),
             "test": TensorDataset(

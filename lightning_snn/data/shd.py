@@ -27,13 +27,19 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import Dataset
 
+from lightning_snn.data.base import SplitDataModule, check_fraction
 from lightning_snn.data.cache import CachedFrames, UncachedFrames
-from lightning_snn.data.download import MissingDataError, fetch, is_local_rank_zero, locate, missing_message
+from lightning_snn.data.download import (
+    MissingDataError,
+    fetch,
+    is_local_rank_zero,
+    locate,
+    missing_message,
+    user_dir,
+)
 from lightning_snn.data.events import SpikeTrainBinning
-from lightning_snn.data.loaders import SplitDataModule, time_major_loader
 
 KEYS = ("spikes/times", "spikes/units", "labels")
 
@@ -124,44 +130,30 @@ class BinnedSource:
 
 
 class HeidelbergDataModule(SplitDataModule):
-    """Shared logic of :class:`SHDDataModule` and :class:`SSCDataModule`."""
+    """Shared logic of :class:`SHDDataModule` and :class:`SSCDataModule`.
+
+    Reads its settings from ``self.hparams``, the keyword arguments of the subclass: ``data_dir``,
+    ``n_steps``, ``n_channels``, ``duration``, ``dt``, ``val_fraction`` (only without a ``valid`` file),
+    ``download`` and ``cache_dir``.
+    """
 
     name = ""
     num_classes = 0
+    n_units = 700
     files: dict[str, str] = {}
     md5: dict[str, str] = {}
     base_url = "https://zenkelab.org/datasets/"
 
-    def __init__(
-        self,
-        data_dir,
-        n_steps,
-        n_channels,
-        batch_size,
-        val_fraction,
-        seed,
-        download,
-        num_workers,
-        cache_dir,
-        duration,
-        dt,
-        n_units: int = 700,
-    ) -> None:
-        super().__init__()
-        if batch_size < 1:
-            raise ValueError(f"{type(self).__name__}: batch_size must be >= 1, got {batch_size}.")
-        if not 0 <= val_fraction < 1:
-            raise ValueError(f"{type(self).__name__}: val_fraction must be in [0, 1), got {val_fraction}.")
-        if num_workers < 0:
-            raise ValueError(f"{type(self).__name__}: num_workers must be >= 0, got {num_workers}.")
-        self.binning = SpikeTrainBinning(n_units, n_channels, None if dt is not None else n_steps, duration, dt)
-        self.data_dir = Path(os.path.expanduser(str(data_dir)))
-        self.cache_dir = Path(os.path.expanduser(str(cache_dir))) if cache_dir else None
-        self.batch_size, self.val_fraction, self.seed = batch_size, val_fraction, seed
-        self.download, self.num_workers = download, num_workers
-        self.n_inputs = n_channels
+    def __init__(self, *, batch_size: int, num_workers: int, seed: int) -> None:
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+        hp = self.hparams
+        self.val_fraction = check_fraction(self, "val_fraction", hp.get("val_fraction", 0.0))
+        n_steps = None if hp.dt is not None else hp.n_steps
+        self.binning = SpikeTrainBinning(self.n_units, hp.n_channels, n_steps, hp.duration, hp.dt)
+        self.data_dir, self.cache_dir = user_dir(hp.data_dir or "."), user_dir(hp.cache_dir)
+        self.download = hp.download
+        self.n_inputs = hp.n_channels
         self.readers: dict[str, HeidelbergFile] = {}
-        self.splits: dict[str, Dataset] = {}
 
     # ---- files ---------------------------------------------------------------------------------
     def search_dirs(self) -> list[Path]:
@@ -228,27 +220,12 @@ class HeidelbergDataModule(SplitDataModule):
         )
         return None if ok else f"shape {frames.shape}, expected (T, {b.n_channels}) with T = {b.n_steps or 'any'}"
 
-    def split_sizes(self, n: int) -> tuple[int, int]:
-        n_val = int(round(self.val_fraction * n))
-        return n - n_val, n_val
-
-    def setup(self, stage: str | None = None) -> None:
-        if self.splits:
-            return
-        self.splits["test"] = self.frames("test")
+    def build_splits(self) -> dict[str, Dataset]:
+        test = self.frames("test")
         if "valid" in self.files:
-            self.splits["train"], self.splits["val"] = self.frames("train"), self.frames("valid")
-            return
-        train = self.frames("train")
-        n_train, n_val = self.split_sizes(len(train))
-        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(self.seed)).tolist()
-        self.splits["train"] = Subset(train, order[:n_train])
-        self.splits["val"] = Subset(train, order[n_train:]) if n_val else self.splits["test"]
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return time_major_loader(
-            self.splits[split], self.batch_size, shuffle, self.num_workers, persistent_workers=self.num_workers > 0
-        )
+            return {"train": self.frames("train"), "val": self.frames("valid"), "test": test}
+        train, val = self.split(self.frames("train"), [None, self.val_fraction])
+        return {"train": train, "val": val if len(val) else test, "test": test}
 
     def _close(self) -> None:
         for reader in self.readers.values():
@@ -268,6 +245,7 @@ class SHDDataModule(HeidelbergDataModule):
 
     def __init__(
         self,
+        *,
         data_dir: str = "data",
         n_steps: int = 100,
         n_channels: int = 140,
@@ -280,20 +258,8 @@ class SHDDataModule(HeidelbergDataModule):
         duration: float | None = None,
         dt: float | None = None,
     ) -> None:
-        super().__init__(
-            data_dir,
-            n_steps,
-            n_channels,
-            batch_size,
-            val_fraction,
-            seed,
-            download,
-            num_workers,
-            cache_dir,
-            duration,
-            dt,
-        )
-        self.save_hyperparameters()
+        # the other arguments reach HeidelbergDataModule through self.hparams
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
 
 
 class SSCDataModule(HeidelbergDataModule):
@@ -310,6 +276,7 @@ class SSCDataModule(HeidelbergDataModule):
 
     def __init__(
         self,
+        *,
         data_dir: str = "data",
         n_steps: int = 100,
         n_channels: int = 140,
@@ -321,10 +288,8 @@ class SSCDataModule(HeidelbergDataModule):
         duration: float | None = None,
         dt: float | None = None,
     ) -> None:
-        super().__init__(
-            data_dir, n_steps, n_channels, batch_size, 0.0, seed, download, num_workers, cache_dir, duration, dt
-        )
-        self.save_hyperparameters()
+        # the other arguments reach HeidelbergDataModule through self.hparams
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
 
 
 def write_heidelberg_file(
