@@ -47,7 +47,7 @@ def bench(args) -> list[tuple[str, float]]:
     rows = [("Linear", timed(train_step(lambda v: v @ linear.weight.t(), x, linear.weight), args.repeats))]
     for d in args.delays:
         layer = DelayedLinear(args.inputs, args.outputs, max_delay=d, sigma=d / 2)
-        params = (layer.dcls.weight, layer.delay_position)
+        params = (layer.weight, layer.delay_position)
         for backend in ("dcls", "fft"):
             layer.backend = backend
             rows.append((f"DelayedLinear K={d}, train, {backend}", timed(train_step(layer, x, *params), args.repeats)))

@@ -26,7 +26,7 @@ from lightning_snn.models.delay_snn import DelaySNN
 from lightning_snn.models.feedforward import FeedForwardSNN
 
 TASK = dict(n_channels=6, n_classes=5, onset_range=30, tail=10, n_train=2048, batch_size=128)
-COMMON = dict(n_inputs=6, n_outputs=5, tau=2.0, readout_tau=5.0, neuron={"decay_input": False})
+COMMON = dict(n_inputs=6, n_outputs=5, tau=2.0, readout_tau=5.0)
 #: name -> (uses delays, learn τ). The first two differ only in the synapses; the third lets the
 #: delay-free network learn slow membranes instead.
 VARIANTS = {
@@ -39,11 +39,13 @@ VARIANTS = {
 def build(variant: str, args):
     delays, learn_tau = VARIANTS[variant]
     if delays:
+        neuron = {"decay_input": False, "learn_tau": learn_tau}
         net = DelaySNN(
-            hidden=[args.hidden_delay], max_delay=args.max_delay, delay_output=False, learn_tau=learn_tau, **COMMON
+            hidden=[args.hidden_delay], max_delay=args.max_delay, delay_output=False, neuron=neuron, **COMMON
         )
         return net, [DelaySigmaSchedule(fraction=args.sigma_fraction)]
-    return FeedForwardSNN(hidden=[args.hidden_plain], learn_tau=learn_tau, **COMMON), []
+    neuron = {"decay_input": False, "learn_tau": learn_tau}
+    return FeedForwardSNN(hidden=[args.hidden_plain], neuron=neuron, **COMMON), []
 
 
 def run(variant: str, seed: int, args) -> tuple[float, int, float]:

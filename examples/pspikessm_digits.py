@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-from collections import defaultdict
 
 import lightning as L
 import torch
 
+from lightning_snn.call_statistics import CallStatistics
 from lightning_snn.data.sequential_digits import SequentialDigitsDataModule
 from lightning_snn.lit.classifier import SpikingClassifier
 from lightning_snn.models.pspikessm import PSpikeSSM
@@ -33,14 +33,12 @@ def evaluate(model: SpikingClassifier, datamodule: SequentialDigitsDataModule, m
         sampler.eval_mode = mode
     model.eval()
     correct = total = 0
-    rates: dict[str, list[float]] = defaultdict(list)
-    with torch.no_grad():
+    with torch.no_grad(), CallStatistics(model.network) as recorder:  # rates over all test batches
         for x, y in datamodule.test_dataloader():
             correct += (model(x).argmax(-1) == y).sum().item()
             total += len(y)
-            for name, sampler in samplers.items():
-                rates[name].append(sampler.temporal_statistics()["spike_rate"].mean().item() * len(y))
-    return correct / total, {name: sum(v) / total for name, v in rates.items()}
+    rates = recorder.means()["spike_rate"]
+    return correct / total, {name: rates[name].mean().item() for name in samplers}
 
 
 def run(task: str, seed: int, args) -> dict:

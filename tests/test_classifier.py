@@ -2,8 +2,9 @@ import lightning as L
 import pytest
 import torch
 
-from lightning_snn import FeedForwardSNN, MTSXORDataModule, SpikingClassifier
-from lightning_snn.lit.classifier import parameter_role, readout_logits
+from lightning_snn import DelaySNN, FeedForwardSNN, MTSXORDataModule, SpikingClassifier
+from lightning_snn.lit.classifier import readout_logits
+from lightning_snn.roles import parameter_roles
 
 
 def test_readouts_on_a_hand_made_output():
@@ -29,10 +30,11 @@ def test_parameter_groups_have_their_own_learning_rates():
     groups = {g["name"]: g for g in m.parameter_groups()}
     assert groups["tau"]["lr"] == 5e-2 and groups["weight"]["lr"] == 1e-3
     assert len(groups["tau"]["params"]) == 3  # two hidden layers + readout
-    assert parameter_role("network.neurons.0.tau.raw") == "tau"
-    assert parameter_role("network.layers.0.delay_position") == "delay"
-    assert parameter_role("network.synapses.0.synapse.weight") == "weight"
-    assert parameter_role("network.neurons.0.threshold") == "threshold"
+    roles = parameter_roles(SpikingClassifier(DelaySNN(4, [8], 2, neuron={"learn_threshold": True})))
+    assert roles["network.neurons.0.tau.raw"] == "tau"
+    assert roles["network.synapses.0.synapse.delay_position"] == "delay"
+    assert roles["network.synapses.0.synapse.weight"] == "weight"
+    assert roles["network.neurons.0.threshold"] == "threshold"
     m = SpikingClassifier(FeedForwardSNN(4, [8], 2, neuron={"learn_threshold": True}), weight_decay=0.1)
     groups = {g["name"]: g for g in m.parameter_groups()}
     assert groups["threshold"]["weight_decay"] == 0.0 and groups["weight"]["weight_decay"] == 0.1

@@ -62,7 +62,7 @@ class CountingClassifier(SpikingClassifier):
     """SpikingClassifier that, per validation loader, counts samples and accuracy with torchmetrics."""
 
     def __init__(self, **kwargs) -> None:
-        net = FeedForwardSNN(40, [12, 12], 2, tau=[3.0, 9.0], per_neuron=True, learn_readout_tau=True)
+        net = FeedForwardSNN(40, [12, 12], 2, tau=[3.0, 9.0], neuron={"per_neuron": True}, learn_readout_tau=True)
         super().__init__(net, readout="per_step", lr=0.02, tau_lr=0.05, **kwargs)
         self.seen = nn.ModuleList(SumMetric() for _ in range(2))
         self.accs = nn.ModuleList(MulticlassAccuracy(2, average="micro", ignore_index=IGNORE_INDEX) for _ in range(2))

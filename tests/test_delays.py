@@ -35,7 +35,7 @@ def upstream_dcls(layer: DelayedLinear, x: torch.Tensor) -> torch.Tensor:
         padding=0,
     )
     with torch.no_grad():
-        ref.weight.copy_(layer.dcls.weight)
+        ref.weight.copy_(layer.weight[..., None])
         ref.P.copy_((d - 1 - layer.delay() - d // 2)[None, :, :, None])
         ref.SIG.fill_(float(layer.sigma))
     xb = torch.nn.functional.pad(x.permute(1, 2, 0), (d - 1, 0))
@@ -53,7 +53,7 @@ def test_fft_path_equals_dcls_in_value_and_gradient(sigma):
         layer.zero_grad()
         y = layer(x)
         (y * torch.linspace(-1, 1, y.numel()).view_as(y)).sum().backward()
-        ys[backend] = (y.detach(), layer.dcls.weight.grad.clone(), layer.delay_position.grad.clone())
+        ys[backend] = (y.detach(), layer.weight.grad.clone(), layer.delay_position.grad.clone())
     for a, b in zip(ys["fft"], ys["dcls"]):
         torch.testing.assert_close(a, b, atol=2e-5, rtol=1e-4)
     torch.testing.assert_close(ys["dcls"][0], upstream_dcls(layer, x).detach(), atol=1e-6, rtol=1e-5)
@@ -64,7 +64,7 @@ def test_kernel_matches_upstream_construct_kernel():
     layer = DelayedLinear(4, 3, max_delay=8, sigma=1.3)
     ref = Dcls1d(4, 3, kernel_count=1, dilated_kernel_size=8, version="gauss", bias=False)
     positions = (8 - 1 - layer.delay() - 8 // 2)[None, :, :, None]
-    upstream = ref.DCK(layer.dcls.weight, positions, layer.sigma.expand_as(positions))  # (O, I, taps)
+    upstream = ref.DCK(layer.weight[..., None], positions, layer.sigma.expand_as(positions))  # (O, I, taps)
     ours = gaussian_delay_kernel(layer.weight, layer.delay(), layer.sigma, 8)  # (O, I, delays)
     torch.testing.assert_close(ours, upstream.flip(-1), atol=1e-7, rtol=1e-6)
 
@@ -126,7 +126,7 @@ def test_single_spike_at_t_with_delay_d_arrives_at_t_plus_d(t, d):
     assert torch.equal(y, expected)
     layer = DelayedLinear(3, 2, max_delay=10).eval()
     with torch.no_grad():
-        layer.dcls.weight.copy_(weight[..., None])
+        layer.weight.copy_(weight)
         layer.delay_position.fill_(d + 0.3)  # rounds to d
     assert torch.equal(layer(x), expected)
 
@@ -205,13 +205,13 @@ def test_eval_switches_to_integer_delays_and_train_does_not():
     assert torch.equal(layer(x, integer=False), y_train)
 
 
-def test_dcls_parameters_replaced_and_positions_in_delay_group():
+def test_layer_owns_weight_and_positions_in_delay_group():
     net = DelaySNN(12, [16, 8], 3, max_delay=5)
     names = dict(net.named_parameters())
     positions = [n for n in names if "delay_position" in n]
     assert len(positions) == 3  # two hidden DelayedLinear + the delayed readout
     assert not any(n.endswith((".P", ".SIG")) for n in names)
-    assert all(names[n].shape == names[n.replace("delay_position", "dcls.weight")].shape[:2] for n in positions)
+    assert all(names[n].shape == names[n.replace("delay_position", "weight")].shape[:2] for n in positions)
     groups = {g["name"]: g for g in SpikingClassifier(net, lr=2e-3).parameter_groups()}
     assert {id(p) for p in groups["delay"]["params"]} == {id(names[n]) for n in positions}
     assert groups["delay"]["lr"] == pytest.approx(0.2) and groups["weight"]["lr"] == 2e-3

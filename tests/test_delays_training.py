@@ -98,13 +98,13 @@ def test_delays_move_with_the_delay_learning_rate():
     net = DelaySNN(4, [8], 3, max_delay=7)
     module = SpikingClassifier(net, lr=1e-3, delay_lr=0.5, scheduler="none")
     before = net.synapses[0].synapse.delay_position.detach().clone()
-    w_before = net.synapses[0].synapse.dcls.weight.detach().clone()
+    w_before = net.synapses[0].synapse.weight.detach().clone()
     trainer = L.Trainer(
         max_epochs=1, logger=False, enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False
     )
     trainer.fit(module, datamodule=tiny_task())
     step_d = (net.synapses[0].synapse.delay_position.detach() - before).abs().max()
-    step_w = (net.synapses[0].synapse.dcls.weight.detach() - w_before).abs().max()
+    step_w = (net.synapses[0].synapse.weight.detach() - w_before).abs().max()
     # Adam's first steps have size ≈ lr: positions move ~500x more than weights.
     assert step_d > 0.3 and step_w < 3e-3
 

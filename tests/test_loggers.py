@@ -120,7 +120,7 @@ def test_csv_fallback_when_wandb_is_missing(tmp_path, monkeypatch):
 def test_offline_run_holds_tau_scalars_and_histograms(wandb_env):
     import wandb
 
-    net = FeedForwardSNN(40, [8, 8], 2, tau=[3.0, 6.0], per_neuron=True)
+    net = FeedForwardSNN(40, [8, 8], 2, tau=[3.0, 6.0], neuron={"per_neuron": True})
     module = SpikingClassifier(net, readout="per_step", lr=0.02)
     logger = loggers.default_logger(str(wandb_env / "logs"))
     assert isinstance(logger, WandbLogger)

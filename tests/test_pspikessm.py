@@ -2,7 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lightning_snn.callbacks.temporal_stats import collect_statistics
+from lightning_snn.call_statistics import CallStatistics
+from lightning_snn.callbacks import TemporalStatsLogger
 from lightning_snn.layers.spike_mixer import ClampFuse, SpikeMixer
 from lightning_snn.lit.classifier import SpikingClassifier
 from lightning_snn.models.network import build_network
@@ -73,13 +74,15 @@ def test_samplers_get_distinct_seeds_and_report_rates():
     net = small(seed=10, n_layers=2)
     seeds = [m.seed for m in net.modules() if type(m).__name__ == "SpikeSampler"]
     assert seeds == [10, 11, 12, 13]
-    net(torch.rand(10, 3, 1))
-    stats = collect_statistics(net)
+    x = torch.rand(10, 3, 1)
+    with CallStatistics(net) as recorder:
+        net(x)
+    stats = recorder.means()
     assert sorted(stats["spike_rate"]) == [
         f"blocks.{i}.{s}" for i in (0, 1) for s in ("input_sampler", "output_sampler")
     ]
-    assert set(net.spike_rates()) == set(stats["spike_rate"])
-    assert all(0.0 <= r <= 1.0 for r in net.spike_rates().values())
+    assert set(net.spike_rates(x)) == set(stats["spike_rate"])
+    assert all(0.0 <= r <= 1.0 for r in net.spike_rates(x).values())
 
 
 def test_classifier_puts_ssm_timescales_in_the_tau_group():
@@ -123,7 +126,8 @@ def test_cli_fast_dev_run(config, tmp_path, capsys):
     assert "test accuracy:" in out
     assert isinstance(cli.model.network, PSpikeSSM)
     assert cli.datamodule.hparams.permute == ("psdigits" in config)
-    assert sorted(collect_statistics(cli.model)["spike_rate"])[0] == "network.blocks.0.input_sampler"
+    logger = next(cb for cb in cli.trainer.callbacks if isinstance(cb, TemporalStatsLogger))
+    assert sorted(logger.epoch_call_statistics["spike_rate"])[0] == "network.blocks.0.input_sampler"
 
 
 def test_crash_and_resume_reproduces_the_uninterrupted_run(tmp_path):

@@ -23,10 +23,9 @@ def make_module() -> SpikingClassifier:
         [16, 16],
         2,
         tau=[4.0, 12.0],
-        per_neuron=True,
         dropout=0.1,
         learn_readout_tau=True,
-        neuron={"decay_input": False},
+        neuron={"per_neuron": True, "decay_input": False},
     )
     return SpikingClassifier(net, readout="per_step", lr=0.02, tau_lr=0.05)
 

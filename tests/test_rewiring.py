@@ -237,18 +237,18 @@ def test_deep_r_noise_and_l1_keep_invariants_and_are_seeded():
     assert layer.rewired_total > 0
 
 
-def test_delayed_linear_is_rewired_through_its_dcls_weight():
+def test_delayed_linear_is_rewired_through_its_own_weight():
     delayed_linear = pytest.importorskip("lightning_snn.layers.delayed_linear")
     torch.manual_seed(0)
     holder = nn.Module()
     holder.delay = delayed_linear.DelayedLinear(6, 4, max_delay=5)
     assert default_layers(holder) == ["delay"]
     callback = Rewiring(sparsity=0.5, sign="dale", regrow="rigl", seed=1)
-    weight = holder.delay.dcls.weight
+    weight = holder.delay.weight
 
     def check():
         mask, sign = callback.masks["delay"], callback.signs["delay"]
-        assert mask.shape == (4, 6, 1) and int(mask.sum()) == 12
+        assert mask.shape == (4, 6) and int(mask.sum()) == 12
         assert torch.all(sign == sign[:1]) and torch.all(weight.detach() * sign >= 0)
         assert torch.all(weight.detach()[~mask] == 0)
 

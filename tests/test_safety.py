@@ -12,7 +12,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from lightning_snn.callbacks.non_finite_guard import NonFiniteError, NonFiniteGuard, describe
+from lightning_snn.callbacks.non_finite_guard import NonFiniteError, NonFiniteGuard, describe, tau_layers
 from lightning_snn.callbacks.rng_state import RNGStateCheckpoint
 from lightning_snn.cli import check_ckpt_path, main
 from lightning_snn.data.mtsxor import MTSXORDataModule
@@ -101,10 +101,11 @@ def test_inf_weight_gradient_is_named_as_a_plain_parameter(tmp_path):
 def test_check_every_n_steps_checks_only_due_steps(tmp_path):
     with pytest.raises(NonFiniteError, match="training loss is nan at epoch 1, global step 2"):
         fit(make_module(NaNLossAt, nan_at_step=2), tmp_path, guard=NonFiniteGuard(check_every_n_steps=2))
-    # Step 1 is not checked with n=2: the NaN goes through the step and the next forward pass
-    # trips the neuron's own input check instead of the guard.
+    # Step 1 is not checked with n=2: the NaN goes through the step and, with the debug option on, the
+    # next forward pass trips the first layer's own input check instead of the guard.
     with pytest.raises(ValueError, match="received NaN in its input"):
-        fit(make_module(NaNLossAt, nan_at_step=1), tmp_path, guard=NonFiniteGuard(check_every_n_steps=2))
+        guard = NonFiniteGuard(check_every_n_steps=2, check_layer_inputs=True)
+        fit(make_module(NaNLossAt, nan_at_step=1), tmp_path, guard=guard)
 
 
 def test_guard_obeys_the_decision_reduced_over_ranks(tmp_path, monkeypatch):
@@ -135,8 +136,12 @@ def test_guard_validates_its_arguments(bad):
 
 
 def test_describe_names_tau_layers():
+    layers = tau_layers(
+        SpikingClassifier(FeedForwardSNN(4, [3], 2, neuron={"learn_tau": True}, learn_readout_tau=True))
+    )
+    assert layers == {"network.neurons.0.tau.raw": "network.neurons.0", "network.output.tau.raw": "network.output"}
     assert (
-        describe("network.output.tau.raw")
+        describe("network.output.tau.raw", layers)
         == "τ parameter 'network.output.tau.raw' (time constant of layer 'network.output')"
     )
     assert describe("network.output_synapse.weight") == "parameter 'network.output_synapse.weight'"

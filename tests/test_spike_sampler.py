@@ -1,9 +1,10 @@
 import pytest
 import torch
 
-from lightning_snn.callbacks.temporal_stats import collect_statistics
+from lightning_snn.call_statistics import CallStatistics
 from lightning_snn.functional.sampling import bernoulli_spikes, clamp_pass_through, deterministic_spikes
 from lightning_snn.neurons.spike_sampler import EVAL_SEED_SALT, SpikeSampler
+from lightning_snn.validation import nan_checks
 
 Y_GRID = torch.tensor([-0.5, 0.0, 0.05, 0.3, 0.5, 0.8, 0.97, 1.0, 1.4])
 
@@ -90,20 +91,22 @@ def test_eval_modes():
     assert torch.equal(deterministic_spikes(x, "threshold"), threshold(x))
 
 
-def test_temporal_statistics_reports_the_last_rate():
+def test_call_statistics_report_the_rate():
     sampler = SpikeSampler(4, seed=3)
-    assert sampler.temporal_statistics() == {}
-    spikes = sampler(torch.rand(50, 8, 4))
-    torch.testing.assert_close(sampler.temporal_statistics()["spike_rate"], spikes.mean(dim=(0, 1)))
-    stats = collect_statistics(torch.nn.Sequential(sampler))
-    assert set(stats["spike_rate"]) == {"0"}
+    assert not hasattr(sampler, "temporal_statistics")  # no per-call state kept
+    with CallStatistics(torch.nn.Sequential(sampler)) as recorder:
+        spikes = sampler(torch.rand(50, 8, 4))
+    torch.testing.assert_close(recorder.means()["spike_rate"]["0"], spikes.mean(dim=(0, 1)))
+    assert set(recorder.means()["spike_rate"]) == {"0"}
 
 
 def test_bad_inputs_are_rejected():
     sampler = SpikeSampler(3, seed=0)
-    x = torch.rand(4, 2, 3)
-    x[1, 0, 2] = float("nan")
-    with pytest.raises(ValueError, match="1 of 24 spike probabilities are NaN"):
+    x = torch.rand(4, 2, 3) + 0.1
+    x[1, 0, 2] = 0.0
+    with torch.no_grad():
+        sampler.scale[2] = float("inf")  # a finite input, one NaN probability: inf · 0
+    with nan_checks(), pytest.raises(ValueError, match="1 of 24 spike probabilities are NaN"):
         sampler(x)
     with pytest.raises(ValueError, match=r"\(T, B, 3\)"):
         sampler(torch.rand(4, 3))

@@ -4,17 +4,22 @@ import torch
 from lightning.pytorch.loggers import CSVLogger
 
 from lightning_snn import FeedForwardSNN, MTSXORDataModule, SpikingClassifier, TemporalStatsLogger
+from lightning_snn.call_statistics import CallStatistics
 from lightning_snn.callbacks.temporal_stats import collect_statistics, summarise
 
 
 def test_collect_statistics_per_layer():
-    net = FeedForwardSNN(4, [3, 5], 2, tau=[2.0, 6.0], per_neuron=True)
+    net = FeedForwardSNN(4, [3, 5], 2, tau=[2.0, 6.0], neuron={"per_neuron": True})
     stats = collect_statistics(net)
     assert set(stats["tau"]) == {"neurons.0", "neurons.1", "output"}
     assert torch.allclose(stats["tau"]["neurons.1"], torch.full((5,), 6.0), rtol=1e-5)
-    assert "spike_rate" not in stats  # no forward yet
-    net(torch.rand(6, 2, 4))
-    assert stats != collect_statistics(net) and set(collect_statistics(net)["spike_rate"]) == {"neurons.0", "neurons.1"}
+    assert "spike_rate" not in stats  # a per-call statistic: gathered through hooks, not kept by the neurons
+    with CallStatistics(net) as recorder:
+        net(torch.rand(6, 2, 4))
+    assert stats.keys() == collect_statistics(net).keys() and set(recorder.means()["spike_rate"]) == {
+        "neurons.0",
+        "neurons.1",
+    }
 
 
 def test_summarise_values():

@@ -9,11 +9,16 @@ may last days. The guard checks, every ``check_every_n_steps`` optimiser steps:
 3. every parameter, after the step.
 
 The first failure raises :class:`NonFiniteError` whose message names the quantity, the step and
-epoch and, for τ parameters (``*.tau.*``), the layer whose τ failed, with the fixes to try. Raising
+epoch and, for parameters declared as time constants (role ``"tau"``, :mod:`lightning_snn.roles`),
+the module whose τ failed, with the fixes to try. Raising
 (rather than ``trainer.should_stop``) keeps the last good checkpoint: nothing is saved after the
 failure. Under DDP the decision is reduced over ranks (any rank failing stops every rank), so no
 rank is left waiting in a collective. Gradient checks are skipped under 16-bit mixed precision,
 where the gradient scaler expects and handles inf gradients itself.
+
+Debug option: ``check_layer_inputs=True`` makes every layer look for NaN in its input during the
+training steps (:func:`lightning_snn.validation.nan_checks`: one host sync per layer call, so off by
+default), which names the first layer that receives a NaN.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from typing_extensions import override
 
+from lightning_snn import validation
+from lightning_snn.roles import declared_roles, named_tensors_by_role
+
 FIXES = (
     "lower the learning rate (or tau_lr), set trainer.gradient_clip_val, bound τ (tau_min/tau_max), "
     "or rerun with trainer.detect_anomaly=true to find the operation that produced it"
@@ -36,11 +44,31 @@ class NonFiniteError(FloatingPointError):
     """Raised by :class:`NonFiniteGuard`; the message names what became non-finite."""
 
 
-def describe(name: str) -> str:
-    """``'parameter x'``, or ``'τ parameter x (layer y)'`` for time constants."""
-    if ".tau." in f".{name}":
-        layer = f".{name}".split(".tau.")[0].lstrip(".") or "root"
-        return f"τ parameter {name!r} (time constant of layer {layer!r})"
+def tau_layers(root: torch.nn.Module) -> dict[str, str]:
+    """``{τ parameter name: layer name}`` for the parameters declared ``"tau"`` (:mod:`lightning_snn.roles`).
+
+    The layer is the module that holds the parameter or, when that module holds nothing but time
+    constants (a :class:`~lightning_snn.neurons.time_constant.TimeConstant`), its parent."""
+    modules = dict(root.named_modules())
+    layers = {}
+    for name, owner, _, tensor in named_tensors_by_role(root, "tau"):
+        if not isinstance(tensor, torch.nn.Parameter):
+            continue
+        layer = name.rpartition(".")[0]
+        only_tau = set(declared_roles(owner).values()) == {"tau"} and all(
+            declared_roles(owner).get(p) == "tau" for p, _ in owner.named_parameters(recurse=False)
+        )
+        if only_tau and layer and modules.get(layer) is owner:
+            layer = layer.rpartition(".")[0]
+        layers[name] = layer or "root"
+    return layers
+
+
+def describe(name: str, layers: dict[str, str] | None = None) -> str:
+    """``'parameter x'``, or ``'τ parameter x (time constant of layer y)'`` for the τ parameters in ``layers``
+    (from :func:`tau_layers`)."""
+    if name in (layers or {}):
+        return f"τ parameter {name!r} (time constant of layer {layers[name]!r})"
     return f"parameter {name!r}"
 
 
@@ -66,7 +94,9 @@ def count_bad(tensor: torch.Tensor) -> str:
 class NonFiniteGuard(Callback):
     """Stop at the first non-finite loss, gradient or parameter (see the module docstring)."""
 
-    def __init__(self, check_every_n_steps: int = 1, check_gradients: bool = True) -> None:
+    def __init__(
+        self, check_every_n_steps: int = 1, check_gradients: bool = True, check_layer_inputs: bool = False
+    ) -> None:
         super().__init__()
         if not isinstance(check_every_n_steps, int) or check_every_n_steps < 1:
             raise ValueError(
@@ -74,6 +104,30 @@ class NonFiniteGuard(Callback):
                 "use 1 to check every step."
             )
         self.check_every_n_steps, self.check_gradients = check_every_n_steps, check_gradients
+        self.check_layer_inputs = check_layer_inputs
+        self.tau_layers: dict[str, str] = {}
+        self._nan_checks: Any = None
+
+    @override
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.tau_layers = tau_layers(pl_module)
+
+    @override
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if self.check_layer_inputs:
+            self._nan_checks = validation.nan_checks()
+            self._nan_checks.__enter__()
+
+    def _end_nan_checks(self) -> None:
+        if self._nan_checks is not None:
+            self._nan_checks.__exit__(None, None, None)
+            self._nan_checks = None
+
+    @override
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        self._end_nan_checks()
 
     def _due(self, trainer: L.Trainer) -> bool:
         return trainer.global_step % self.check_every_n_steps == 0
@@ -101,16 +155,25 @@ class NonFiniteGuard(Callback):
         if not (self.check_gradients and self._due(trainer)) or str(trainer.precision).startswith("16"):
             return
         found = first_non_finite((n, p.grad) for n, p in pl_module.named_parameters())
-        bad = None if found is None else f"the gradient of {describe(found[0])} has {count_bad(found[1])}"
+        bad = (
+            None
+            if found is None
+            else f"the gradient of {describe(found[0], self.tau_layers)} has {count_bad(found[1])}"
+        )
         self._fail(trainer, bad)
 
     @override
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
+        self._end_nan_checks()
         # global_step was already incremented by the step that just ran: check that step's result.
         if (trainer.global_step - 1) % self.check_every_n_steps != 0:
             return
         found = first_non_finite(pl_module.named_parameters())
-        bad = None if found is None else f"{describe(found[0])} has {count_bad(found[1])} after the optimiser step"
+        bad = (
+            None
+            if found is None
+            else f"{describe(found[0], self.tau_layers)} has {count_bad(found[1])} after the optimiser step"
+        )
         self._fail(trainer, bad)

@@ -38,6 +38,7 @@ from torch import nn
 from typing_extensions import override
 
 from lightning_snn.functional import rewiring as F
+from lightning_snn.roles import declared_roles
 
 SIGNS = ("fixed", "dale", "free")
 REGROWTHS = ("rigl", "random", "none")
@@ -45,32 +46,22 @@ RIGL_SCORES = ("magnitude", "aligned")
 INIT_MASKS = ("random", "magnitude")
 
 
-def _delayed_linear_class() -> type | None:
-    try:
-        from lightning_snn.layers.delayed_linear import DelayedLinear
-    except ImportError:
-        return None
-    return DelayedLinear
-
-
 def rewirable_weight(module: nn.Module) -> nn.Parameter | None:
-    """The synaptic weight of a layer: ``dcls.weight`` of a DelayedLinear, else ``module.weight``."""
-    delayed = _delayed_linear_class()
-    if delayed is not None and isinstance(module, delayed):
-        return module.dcls.weight
-    weight = getattr(module, "weight", None)
-    return weight if isinstance(weight, nn.Parameter) else None
+    """The synaptic weight of a layer: the ``weight`` parameter it owns, unless it declares another role for it.
+
+    Any layer qualifies (Linear, DelayedLinear, a convolution, a user's synapse): no layer is special."""
+    weight = dict(module.named_parameters(recurse=False)).get("weight")
+    if weight is None or declared_roles(module).get("weight", "weight") != "weight":
+        return None
+    return weight
 
 
 def default_layers(root: nn.Module) -> list[str]:
-    """Qualified names of every ``nn.Linear`` and ``DelayedLinear`` (not the modules inside one)."""
-    kinds = tuple(k for k in (nn.Linear, _delayed_linear_class()) if k is not None)
-    names: list[str] = []
-    for name, module in root.named_modules():
-        inside = any(name.startswith(f"{n}.") for n in names)
-        if isinstance(module, kinds) and not inside:
-            names.append(name)
-    return names
+    """Qualified names of every module that owns a synapse matrix: a rewirable ``weight`` of shape ``(out, in)``
+    (Linear, DelayedLinear, ...). Convolutions and other shapes are rewired when named in ``layers``."""
+    return [
+        name for name, module in root.named_modules() if (w := rewirable_weight(module)) is not None and w.dim() == 2
+    ]
 
 
 class _SparseLayer:
@@ -112,8 +103,9 @@ class Rewiring(Callback):
             the gradient under RigL, a random sign under random regrowth).
         regrow: ``"rigl"``, ``"random"``, or ``"none"`` (static mask: no removal and no regrowth).
         every_n_steps: rewire every n optimizer steps; in between, a magnitude that reaches 0 stays at 0.
-        layers: qualified module names (relative to the LightningModule), or ``None`` for every
-            ``nn.Linear`` and ``DelayedLinear``.
+        layers: qualified module names (relative to the LightningModule) of layers that own a ``weight``
+            ``(out, in, *rest)``, or ``None`` for every layer that owns a weight matrix ``(out, in)``
+            (Linear, DelayedLinear, a user's synapse).
         init_mask: ``"random"`` (uniform, seeded) or ``"magnitude"`` (keep the largest initial ``|W|``).
         rigl_score: ``"magnitude"`` (``|∂L/∂W|``, Evci et al.) or ``"aligned"`` (``max(0, -s·∂L/∂W)``: only
             positions whose gradient would grow the synapse with its fixed sign; same as magnitude for "free").
@@ -207,7 +199,7 @@ class Rewiring(Callback):
         modules = dict(root.named_modules())
         if not names:
             raise ValueError(
-                f"Rewiring found no nn.Linear or DelayedLinear in {type(root).__name__}; "
+                f"Rewiring found no layer with a weight matrix (out, in) in {type(root).__name__}; "
                 "pass layers=[...] with the qualified names of the layers to rewire."
             )
         targets = {}
@@ -220,8 +212,8 @@ class Rewiring(Callback):
             weight = rewirable_weight(modules[name])
             if weight is None:
                 raise ValueError(
-                    f"Rewiring: layer {name!r} ({type(modules[name]).__name__}) has no `weight` "
-                    "parameter to rewire; name a Linear, DelayedLinear or another weighted layer."
+                    f"Rewiring: layer {name!r} ({type(modules[name]).__name__}) has no `weight` parameter to rewire; "
+                    "name a Linear, DelayedLinear, convolution or another layer that owns its `weight`."
                 )
             self._check_layer(name, weight)
             targets[name] = weight
@@ -278,7 +270,9 @@ class Rewiring(Callback):
             )
         for name, param in self._targets.items():
             s = state["layers"][name]
-            self._layers[name] = _SparseLayer(name, param, s["mask"], s["sign"], s["age"], s["rewired_total"])
+            # Version 0.1 rewired a DelayedLinear through its Dcls1d weight (out, in, 1): same synapses.
+            mask, sign, age = (s[k].reshape(param.shape) for k in ("mask", "sign", "age"))
+            self._layers[name] = _SparseLayer(name, param, mask, sign, age, s["rewired_total"])
 
     # ---- the optimizer step -----------------------------------------------------------------------
     def _is_rewiring_step(self, steps_done: int) -> bool:

@@ -1,10 +1,18 @@
-"""``TemporalStatsLogger``: per-layer statistics of temporal parameters, logged every epoch.
+"""``TemporalStatsLogger``: per-layer statistics of temporal parameters and spiking, logged every epoch.
 
-Any submodule with a ``temporal_statistics() -> dict[str, Tensor]`` method is reported under its
-qualified name. A 0-d tensor is logged as it is (e.g. the fraction of delays at their bounds); a
-vector is summarised by mean, std, min and max (``tau/<layer>/mean`` ...) and, with a ``WandbLogger``,
-also sent as a histogram. At the end of fit a PNG per statistic (the value per layer, e.g. the τ
-hierarchy at a glance) is written to the log directory. Runs on rank zero only.
+Two kinds of statistics, both reported under the layer's qualified name:
+
+- **parameter statistics**: any submodule with ``temporal_statistics() -> dict[str, Tensor]`` (τ,
+  delays, σ), read at the end of each training epoch;
+- **per-call statistics**: any submodule with ``call_statistics(output) -> dict[str, Tensor]`` (spike
+  rates), gathered through forward hooks over the *training* batches of the epoch only
+  (:class:`~lightning_snn.call_statistics.CallStatistics`; validation and sanity-check batches are not
+  recorded), averaged with each call weighted by its ``T·B`` rows and summed over DDP ranks.
+
+A 0-d tensor is logged as it is (e.g. the fraction of delays at their bounds); a vector is summarised
+by mean, std, min and max (``tau/<layer>/mean`` ...) and, with a ``WandbLogger``, also sent as a
+histogram. At the end of fit a PNG per statistic (the value per layer, e.g. the τ hierarchy at a
+glance) is written to the log directory. Logging and plots happen on rank zero.
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_only
 from typing_extensions import override
+
+from lightning_snn.call_statistics import CallStatistics
 
 
 def collect_statistics(module: torch.nn.Module) -> dict[str, dict[str, torch.Tensor]]:
@@ -43,11 +53,56 @@ class TemporalStatsLogger(Callback):
     def __init__(self, histograms: bool = True, plot: bool = True) -> None:
         super().__init__()
         self.histograms, self.plot = histograms, plot
+        self.recorder: CallStatistics | None = None
+        self.epoch_call_statistics: dict[str, dict[str, torch.Tensor]] = {}
 
     @override
-    @rank_zero_only
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage == "fit":
+            self.recorder = CallStatistics(pl_module).attach()
+            self.recorder.recording = False
+
+    @override
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.recorder is not None:
+            self.recorder.detach()
+            self.recorder = None
+
+    @override
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.recorder is not None:
+            self.recorder.reset()
+
+    @override
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        if self.recorder is not None:
+            self.recorder.recording = True
+
+    @override
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
+        if self.recorder is not None:
+            self.recorder.recording = False
+
+    def _reduced_call_statistics(self, trainer: L.Trainer) -> dict[str, dict[str, torch.Tensor]]:
+        """The epoch's per-call means over the training batches of every rank."""
+        recorder = self.recorder
+        if recorder is None:
+            return {}
+        out: dict[str, dict[str, torch.Tensor]] = {}
+        for index in sorted(recorder.sums):  # the same order on every rank
+            total = trainer.strategy.reduce(recorder.sums[index].clone(), reduce_op="sum")
+            count = torch.tensor(recorder.counts[index], device=total.device)
+            count = trainer.strategy.reduce(count, reduce_op="sum")
+            out.setdefault(index[0], {})[index[1]] = (total / count).cpu()
+        return out
+
+    @override
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        stats = collect_statistics(pl_module)
+        self.epoch_call_statistics = self._reduced_call_statistics(trainer)  # a collective: every rank
+        self._log(trainer, {**collect_statistics(pl_module), **self.epoch_call_statistics})
+
+    @rank_zero_only
+    def _log(self, trainer: L.Trainer, stats: dict[str, dict[str, torch.Tensor]]) -> None:
         scalars = {}
         for key, layers in stats.items():
             for layer, values in layers.items():
@@ -75,7 +130,8 @@ class TemporalStatsLogger(Callback):
     @rank_zero_only
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.plot:
-            self.save_plots(collect_statistics(pl_module), trainer.log_dir or trainer.default_root_dir)
+            stats = {**collect_statistics(pl_module), **self.epoch_call_statistics}
+            self.save_plots(stats, trainer.log_dir or trainer.default_root_dir)
 
     @staticmethod
     def save_plots(stats: dict[str, dict[str, torch.Tensor]], directory: str) -> list[str]:

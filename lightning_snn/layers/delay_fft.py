@@ -110,24 +110,23 @@ class GaussianDelayTaps(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, weight: torch.Tensor, delay: torch.Tensor, width: float, taps: int) -> torch.Tensor:
+    def forward(ctx, weight: torch.Tensor, delay: torch.Tensor, width: torch.Tensor, taps: int) -> torch.Tensor:
         j = torch.arange(taps, device=delay.device, dtype=delay.dtype)[:, None, None]
         z = ((j - delay) / width).square_().mul_(-0.5)
         g = torch.where(z > -60.0, z.exp_(), 0.0)  # no float32 denormals (see _gaussian_taps)
         g = g.div_(g.sum(0, keepdim=True).add_(1e-7))
-        ctx.save_for_backward(weight, delay, g)
-        ctx.width = width
+        ctx.save_for_backward(weight, delay, g, width)
         return g * weight
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        weight, delay, g = ctx.saved_tensors
+        weight, delay, g, width = ctx.saved_tensors
         j = torch.arange(g.shape[0], device=delay.device, dtype=delay.dtype)[:, None, None]
-        u = (j - delay) / ctx.width
+        u = (j - delay) / width
         grad_g = grad * g
         grad_weight = grad_g.sum(0)
         u_bar = (g * u).sum(0)
-        grad_delay = (weight / ctx.width) * ((grad_g * u).sum(0) - u_bar * grad_weight)
+        grad_delay = (weight / width) * ((grad_g * u).sum(0) - u_bar * grad_weight)
         return grad_weight, grad_delay, None, None
 
 
@@ -136,9 +135,11 @@ def gaussian_delay_fft(
 ) -> torch.Tensor:
     """The training path of :class:`~lightning_snn.layers.delayed_linear.DelayedLinear`: Gaussian
     kernel built directly in the ``(D, I, O)`` layout (:class:`GaussianDelayTaps`), then
-    :func:`causal_fft_conv_spectrum`. ``weight``/``delay`` are ``(O, I)``; σ is not differentiated."""
+    :func:`causal_fft_conv_spectrum`. ``weight``/``delay`` are ``(O, I)``; σ is not differentiated
+    (it stays a tensor: no host sync)."""
     n = fft_size(x.shape[0] + max_delay - 1)
-    width = abs(float(sigma)) + DCLS_SIGMA_FLOOR
+    sigma = torch.as_tensor(sigma, device=delay.device, dtype=delay.dtype)
+    width = sigma.detach().abs() + DCLS_SIGMA_FLOOR
     kernel = GaussianDelayTaps.apply(weight.t(), delay.t(), width, max_delay)  # (D, I, O)
     return causal_fft_conv_spectrum(x, kernel_spectrum(kernel, n), n)
 

@@ -17,35 +17,52 @@ DelaySigmaSchedule` decays from ``D/2`` to 0.23 (Mészáros et al. 2024). In eva
 :math:`w_{oi} x_i[t - \mathrm{round}(d_{oi})]` (:func:`~lightning_snn.layers.integer_delay.integer_delay_linear`).
 
 Backends for training: ``"fft"`` (ours, the same values computed by FFT convolution, faster; see
-``benchmarks/delay_speed.py``) and ``"dcls"`` (the upstream ``Dcls1d`` kernel and ``conv1d``, the reference).
-The weight always lives in ``self.dcls.weight`` ``(O, I, 1)``; positions in ``self.delay_position``
-``(O, I)`` so the optimiser puts them in its delay group.
+``benchmarks/delay_speed.py``) and ``"dcls"`` (the reference: the kernel built by DCLS's own
+``ConstructKernel1d``, the module inside ``Dcls1d``, applied with ``conv1d``, as ``Dcls1d`` does).
+The layer owns its parameters whatever the backend: ``weight`` ``(O, I)`` and ``delay_position``
+``(O, I)``, declared with the roles ``"weight"`` and ``"delay"``, and the buffer ``sigma`` declared
+``"sigma"`` (:mod:`lightning_snn.roles`), so optimisers, :class:`~lightning_snn.callbacks.Rewiring` and
+:class:`~lightning_snn.callbacks.DelaySigmaSchedule` need nothing specific to this layer. Checkpoints
+of version 0.1, which kept the weight in ``dcls.weight`` ``(O, I, 1)``, load (the key is migrated).
 """
 
 from __future__ import annotations
+
+import math
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from lightning_snn import validation
 from lightning_snn.functional.clamp import InwardClamp
 from lightning_snn.layers.delay_fft import gaussian_delay_fft
 from lightning_snn.layers.integer_delay import IntegerDelayLinear, integer_delay_linear
-from lightning_snn.neurons.lif import check_time_major
 
 BACKENDS = ("fft", "dcls")
 
 
-def _dcls1d(in_features: int, out_features: int, max_delay: int) -> nn.Module:
+def dcls_kernel(weight: torch.Tensor, delay: torch.Tensor, sigma: torch.Tensor, max_delay: int) -> torch.Tensor:
+    """DCLS's Gaussian kernel ``(O, I, D)`` in tap order (``kernel[..., k]`` multiplies ``x[t - (D-1-k)]``).
+
+    Built by ``DCLS.construct.modules.ConstructKernel1d(version="gauss")``, the kernel module of ``Dcls1d``,
+    with DCLS's position convention: tap ``P + D//2`` is the centre, so ``P = D - 1 - d - D//2``.
+    """
     try:
-        from DCLS.construct.modules import Dcls1d
+        from DCLS.construct.modules import ConstructKernel1d
     except ImportError as err:  # pragma: no cover - dcls is a runtime dependency
-        raise ImportError("DelayedLinear needs the DCLS package: pip install dcls") from err
-    return Dcls1d(in_features, out_features, kernel_count=1, dilated_kernel_size=max_delay, version="gauss", bias=False)
+        raise ImportError("DelayedLinear(backend='dcls') needs the DCLS package: pip install dcls") from err
+    out_features, in_features = weight.shape
+    construct = ConstructKernel1d(out_features, in_features, 1, 1, (max_delay,), "gauss")
+    positions = (max_delay - 1 - delay - max_delay // 2)[None, :, :, None]
+    return construct(weight[..., None], positions, sigma.expand_as(positions))
 
 
 class DelayedLinear(nn.Module):
     """Dense synapses with learnable delays (see the module docstring)."""
+
+    parameter_roles = {"weight": "weight", "delay_position": "delay", "sigma": "sigma"}
 
     def __init__(
         self,
@@ -71,17 +88,19 @@ class DelayedLinear(nn.Module):
             raise ValueError(f"DelayedLinear: sigma must be >= 0, got {sigma}.")
         self.in_features, self.out_features, self.max_delay = in_features, out_features, max_delay
         self.backend, self.integer_eval = backend, integer_eval
-        self.dcls = _dcls1d(in_features, out_features, max_delay)
-        # DCLS's own positions and widths are replaced by ours (see _dcls_forward): drop its parameters.
-        del self.dcls.P, self.dcls.SIG
-        self.dcls.P = self.dcls.SIG = None
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))  # Dcls1d's (and nn.Linear's) initialisation
+        # Version 0.1 built a Dcls1d here, whose initialisation also drew DCLS's positions; drawing the
+        # same numbers keeps every seed's initial network (and the published results) as they were.
+        torch.empty(out_features, in_features, 1).normal_(0, 0.5)
         self.delay_position = nn.Parameter(torch.rand(out_features, in_features) * (max_delay - 1))
         self.register_buffer("sigma", torch.tensor(sigma))
 
-    @property
-    def weight(self) -> torch.Tensor:
-        """``(out, in)`` view of ``self.dcls.weight``."""
-        return self.dcls.weight[..., 0]
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        old = f"{prefix}dcls.weight"  # version 0.1 layout: the weight inside a Dcls1d, shape (O, I, 1)
+        if old in state_dict and f"{prefix}weight" not in state_dict:
+            state_dict[f"{prefix}weight"] = state_dict.pop(old)[..., 0]
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def delay(self) -> torch.Tensor:
         """Constrained delay positions ``(out, in)`` in ``[0, max_delay - 1]`` (see :class:`InwardClamp`)."""
@@ -94,7 +113,7 @@ class DelayedLinear(nn.Module):
 
     def forward(self, x: torch.Tensor, integer: bool | None = None) -> torch.Tensor:
         """``(T, B, in)`` → ``(T, B, out)``; ``integer`` overrides the eval-mode integer-delay switch."""
-        check_time_major(x, self.in_features, type(self).__name__)
+        validation.check_layer_input(x, self.in_features, type(self).__name__)
         use_integer = (not self.training and self.integer_eval) if integer is None else integer
         if use_integer:
             return integer_delay_linear(x, self.weight, self.delay().detach().round().long())
@@ -103,12 +122,10 @@ class DelayedLinear(nn.Module):
         return gaussian_delay_fft(x, self.weight, self.delay(), self.sigma, self.max_delay)
 
     def _dcls_forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The reference path: the upstream ``Dcls1d`` kernel on the input left-padded with D-1 zeros."""
-        d = self.max_delay
-        positions = (d - 1 - self.delay() - d // 2)[None, :, :, None]  # DCLS centre: tap P + D//2
-        sig = self.sigma.expand_as(positions)
-        xb = F.pad(x.permute(1, 2, 0), (d - 1, 0))
-        return self.dcls._conv_forward(xb, self.dcls.weight, None, positions, sig).permute(2, 0, 1)
+        """The reference path: DCLS's kernel and ``conv1d`` on the input left-padded with D-1 zeros."""
+        kernel = dcls_kernel(self.weight, self.delay(), self.sigma, self.max_delay)
+        xb = F.pad(x.permute(1, 2, 0), (self.max_delay - 1, 0))
+        return F.conv1d(xb, kernel).permute(2, 0, 1)
 
     def to_integer_delays(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(weight[out, in], delay[out, in] as int64)``: rounded positions, the σ → 0 limit."""

@@ -9,17 +9,22 @@ Each of the ``H`` channels is an independent S4D system with ``d_state/2`` compl
 Training uses the causal FFT convolution (``mode="fft"``); ``mode="recurrence"`` and :meth:`S4DLayer.step`
 run the same parameters one step at a time (reference and streaming inference).
 
-The temporal parameters (``log_dt`` raw, ``log_a_real``, ``a_imag``) live in the submodule ``tau``
-(:class:`SSMTimescales`), so :class:`~lightning_snn.lit.SpikingClassifier` puts them in its τ
+The temporal parameters (``log_dt`` raw, ``log_a_real``, ``a_imag``) live in the submodule
+``timescales`` (:class:`SSMTimescales`), which declares them with the role ``"tau"``
+(:mod:`lightning_snn.roles`), so :class:`~lightning_snn.lit.SpikingClassifier` puts them in its τ
 parameter group (S4 trains them with a smaller learning rate and no weight decay). Complex ``C`` is
-stored as its real view ``(H, N/2, 2)`` so state dicts and optimisers see real tensors.
+stored as its real view ``(H, N/2, 2)`` so state dicts and optimisers see real tensors. Checkpoints
+of version 0.1, where the submodule was called ``tau``, load (the keys are migrated).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
+from lightning_snn import validation
 from lightning_snn.functional.ssm import (
     causal_fft_conv,
     check_d_state,
@@ -34,13 +39,14 @@ from lightning_snn.functional.ssm import (
     s4d_step,
     zoh_discretize,
 )
-from lightning_snn.neurons.lif import check_time_major
 
 MODES = ("fft", "recurrence")
 
 
 class SSMTimescales(nn.Module):
     r"""The learnable time scales of S4D: :math:`A = -e^{a_{re}} + i a_{im}` and the bounded step Δ."""
+
+    parameter_roles = {"log_dt_raw": "tau", "log_a_real": "tau", "a_imag": "tau"}
 
     def __init__(self, d_model: int, d_state: int, init: str, dt_min: float, dt_max: float, learn_a: bool) -> None:
         super().__init__()
@@ -87,16 +93,21 @@ class S4DLayer(nn.Module):
             raise ValueError(f"S4DLayer: unknown mode {mode!r}; expected one of {MODES}.")
         modes = check_d_state(d_state)
         self.d_model, self.d_state, self.mode = d_model, d_state, mode
-        self.tau = SSMTimescales(d_model, d_state, init, dt_min, dt_max, learn_a)
+        self.timescales = SSMTimescales(d_model, d_state, init, dt_min, dt_max, learn_a)
         # complex normal with E|c|^2 = 1/2 (torch.randn complex already has E|z|^2 = 1; S4D uses 1)
         c = torch.randn(d_model, modes, dtype=torch.complex64) * (0.5**0.5)
         self.C = nn.Parameter(torch.view_as_real(c).to(torch.get_default_dtype()).clone())
         self.D = nn.Parameter(torch.randn(d_model))
 
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        for key in [k for k in state_dict if k.startswith(f"{prefix}tau.")]:  # version 0.1 layout
+            state_dict[f"{prefix}timescales.{key[len(prefix) + 4 :]}"] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def discretize(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(ΔA, A_bar, C_bar)``, complex ``(H, N/2)``."""
-        a_bar, c_bar = zoh_discretize(self.tau.log_a_real, self.tau.a_imag, self.tau.dt(), self.C)
-        return self.tau.dt_a(), a_bar, c_bar
+        a_bar, c_bar = zoh_discretize(self.timescales.log_a_real, self.timescales.a_imag, self.timescales.dt(), self.C)
+        return self.timescales.dt_a(), a_bar, c_bar
 
     def kernel(self, steps: int) -> torch.Tensor:
         """Convolution kernel ``(H, steps)``."""
@@ -105,7 +116,7 @@ class S4DLayer(nn.Module):
 
     def forward(self, u: torch.Tensor, mode: str | None = None) -> torch.Tensor:
         """``(T, B, H)`` → ``(T, B, H)``; ``mode`` overrides the layer's default path."""
-        check_time_major(u, self.d_model, type(self).__name__)
+        validation.check_layer_input(u, self.d_model, type(self).__name__)
         mode = mode or self.mode
         if mode == "fft":  # the skip term D·u is folded into the kernel at lag 0: K_0 + D
             kernel = self.kernel(u.shape[0])
@@ -133,4 +144,4 @@ class S4DLayer(nn.Module):
     def temporal_statistics(self) -> dict[str, torch.Tensor]:
         """``ssm_dt`` per channel and ``tau``: the decay time (in steps) of every mode."""
         with torch.no_grad():
-            return {"ssm_dt": self.tau.dt(), "tau": self.tau.steps_constant()}
+            return {"ssm_dt": self.timescales.dt(), "tau": self.timescales.steps_constant()}

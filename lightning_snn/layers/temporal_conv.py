@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lightning_snn.neurons.lif import check_time_major
+from lightning_snn import validation
 
 
 class CausalConv1d(nn.Module):
@@ -42,7 +42,7 @@ class CausalConv1d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(T, B, in_channels)`` → ``(T, B, out_channels)``."""
-        check_time_major(x, self.in_channels, type(self).__name__)
+        validation.check_layer_input(x, self.in_channels, type(self).__name__)
         xb = F.pad(x.permute(1, 2, 0), (self.receptive_field - 1, 0))
         return self.conv(xb).permute(2, 0, 1)
 

@@ -9,8 +9,10 @@ The readout turns outputs into logits:
 
 Losses: cross-entropy, or ``"mse_rate"``, the PLIF loss :math:`\lVert \bar S - \mathrm{onehot}(y) \rVert^2`
 on output firing rates (Fang et al. 2021). Padded batches ``(x, y, lengths)`` are masked.
-The optimiser has separate parameter groups and learning rates for weights, τ (``*.tau.raw``) and
-delay positions (parameters named ``*delay_position*``); learnable thresholds get no weight decay.
+The optimiser has one parameter group per declared role (:mod:`lightning_snn.roles`), each with its own
+learning rate: weights (``lr``, ``weight_decay``), time constants (``tau_lr``), delay positions and
+delay widths (``delay_lr``), thresholds (``lr``). Only weights get weight decay. A parameter that no
+module declares is a weight.
 """
 
 from __future__ import annotations
@@ -24,21 +26,15 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from lightning_snn.models.network import build_network
+from lightning_snn.roles import parameter_roles
 
 READOUTS = ("mean", "sum", "max", "last", "per_step")
 LOSSES = ("ce", "mse_rate")
 IGNORE_INDEX = -100
 
 
-def parameter_role(name: str) -> str:
-    """Which optimiser group a parameter belongs to, from its qualified name."""
-    if ".tau." in f".{name}" or name.endswith("tau.raw"):
-        return "tau"
-    if "delay_position" in name:
-        return "delay"
-    if name.endswith(".threshold"):
-        return "threshold"  # learnable LIF thresholds: the weights' lr, but never weight decay
-    return "weight"
+#: The optimiser group of each role: a learned delay-kernel width trains with the delay positions.
+ROLE_GROUPS = {"weight": "weight", "tau": "tau", "delay": "delay", "sigma": "delay", "threshold": "threshold"}
 
 
 def time_mask(lengths: torch.Tensor | None, steps: int) -> torch.Tensor | None:
@@ -153,7 +149,8 @@ class SpikingClassifier(L.LightningModule):
         self._step(batch, "test")
 
     def parameter_groups(self) -> list[dict[str, Any]]:
-        """Weights, τ and delay positions, each with its own learning rate (and no decay on τ/delays)."""
+        """One group per declared role (weights, τ, delays, thresholds), each with its own learning rate;
+        weight decay on the weights only."""
         hp = self.hparams
         rates = {
             "weight": hp.lr,
@@ -162,9 +159,10 @@ class SpikingClassifier(L.LightningModule):
             "threshold": hp.lr,
         }
         groups: dict[str, list[nn.Parameter]] = {"weight": [], "tau": [], "delay": [], "threshold": []}
+        roles = parameter_roles(self.network)
         for name, p in self.network.named_parameters():
             if p.requires_grad:
-                groups[parameter_role(name)].append(p)
+                groups[ROLE_GROUPS[roles[name]]].append(p)
         return [
             {
                 "params": ps,

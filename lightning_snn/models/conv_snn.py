@@ -24,8 +24,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from lightning_snn import validation
 from lightning_snn.models.network import Network
-from lightning_snn.neurons.lif import LearnableLIF
+from lightning_snn.neurons.factory import NeuronFactory, NeuronSpec
 
 
 class SequenceDropout(nn.Module):
@@ -45,13 +46,13 @@ class SequenceDropout(nn.Module):
 
 
 class ConvBlock(nn.Module):
-    """Conv3×3 → BN → LearnableLIF → MaxPool2d(2) on ``(T, B, C, H, W)``."""
+    """Conv3×3 → BN → neuron (LearnableLIF by default) → MaxPool2d(2) on ``(T, B, C, H, W)``."""
 
-    def __init__(self, c_in: int, c_out: int, hw: tuple[int, int], lif: dict[str, Any]) -> None:
+    def __init__(self, c_in: int, c_out: int, hw: tuple[int, int], neuron: nn.Module) -> None:
         super().__init__()
         self.conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
         self.norm = nn.BatchNorm2d(c_out)
-        self.neuron = LearnableLIF(c_out * hw[0] * hw[1], **lif)
+        self.neuron = neuron  # over the c_out·h·w positions of the feature map
         self.pool = nn.MaxPool2d(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -63,7 +64,20 @@ class ConvBlock(nn.Module):
 
 
 class ConvSNN(Network):
-    """PLIF convolutional SNN with output voting (see the module docstring)."""
+    """PLIF convolutional SNN with output voting (see the module docstring).
+
+    The neuron is a spec (:mod:`lightning_snn.neurons.factory`; default
+    :class:`~lightning_snn.neurons.lif.LearnableLIF`, whose ``learn_tau``, ``per_neuron`` and
+    ``parametrisation`` go in ``neuron``); every LIF layer starts from ``tau`` (``None``: the neuron's own).
+    """
+
+    @classmethod
+    def migrate_init_args(cls, init_args: dict[str, Any]) -> dict[str, Any]:
+        """Version 0.1 took ``learn_tau``, ``per_neuron`` and ``parametrisation`` itself: move them to ``neuron``."""
+        moved = {k: init_args.pop(k) for k in ("learn_tau", "per_neuron", "parametrisation") if k in init_args}
+        if moved:
+            init_args["neuron"] = {**moved, **(init_args.get("neuron") or {})}
+        return init_args
 
     def __init__(
         self,
@@ -74,11 +88,8 @@ class ConvSNN(Network):
         fc_hidden: int = 2048,
         votes: int = 10,
         dropout: float = 0.5,
-        tau: float = 2.0,
-        learn_tau: bool = True,
-        per_neuron: bool = False,
-        parametrisation: str = "plif",
-        neuron: dict[str, Any] | None = None,
+        tau: float | None = 2.0,
+        neuron: NeuronSpec = None,
     ) -> None:
         super().__init__()
         if len(tuple(input_shape)) != 3 or min(int(v) for v in input_shape) < 1:
@@ -94,21 +105,23 @@ class ConvSNN(Network):
                 f"input {h}×{w} is too small for n_conv={n_conv} max-pools (each halves it); "
                 f"use n_conv <= {max(min(h, w).bit_length() - 1, 0)} or a smaller spatial_factor."
             )
-        lif = dict(
-            tau=tau, learn_tau=learn_tau, per_neuron=per_neuron, parametrisation=parametrisation, **(neuron or {})
-        )
+        factory = NeuronFactory.from_spec(neuron)
+
+        def make(n_neurons: int) -> nn.Module:
+            return factory(n_neurons) if tau is None else factory(n_neurons, tau=tau)
+
         self.input_shape, self.n_outputs, self.votes = (c, h, w), n_outputs, votes
         self.n_inputs = c * h * w
         blocks = []
         for i in range(n_conv):
-            blocks.append(ConvBlock(c if i == 0 else channels, channels, (h, w), lif))
+            blocks.append(ConvBlock(c if i == 0 else channels, channels, (h, w), make(channels * h * w)))
             h, w = h // 2, w // 2
         self.blocks = nn.ModuleList(blocks)
         self.drop1, self.drop2 = SequenceDropout(dropout), SequenceDropout(dropout)
         self.fc1 = nn.Linear(channels * h * w, fc_hidden, bias=False)
-        self.lif1 = LearnableLIF(fc_hidden, **lif)
+        self.lif1 = make(fc_hidden)
         self.fc2 = nn.Linear(fc_hidden, n_outputs * votes, bias=False)
-        self.lif2 = LearnableLIF(n_outputs * votes, **lif)
+        self.lif2 = make(n_outputs * votes)
 
     def _frames(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 3 and x.shape[-1] == self.n_inputs:
@@ -119,6 +132,10 @@ class ConvSNN(Network):
                 f"(T, B, {self.n_inputs}); got shape {tuple(x.shape)}. Set input_shape to the DataModule's frame shape."
             )
         return x
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Frames ``(T, B, P, H, W)`` or flattened ``(T, B, P·H·W)``, floating point (once per call)."""
+        validation.check_time_major(self._frames(x).flatten(2), self.n_inputs, type(self).__name__)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(T, B, P, H, W)`` → voted output spike rates ``(T, B, n_outputs)``."""

@@ -3,7 +3,8 @@ Mészáros et al. 2024).
 
 For hidden layer :math:`l`: :math:`I^l = \mathrm{DelayedLinear}_{D}(S^{l-1})` (one Gaussian-kernel delay
 per synapse, see :class:`~lightning_snn.layers.delayed_linear.DelayedLinear`), optional BatchNorm and
-dropout, :math:`S^l = \mathrm{LIF}_{\tau_l}(I^l)` with ``detach_reset=True`` as in both papers. The
+dropout, :math:`S^l = \mathrm{LIF}_{\tau_l}(I^l)` (``detach_reset=True``, LearnableLIF's default, as in
+both papers; any neuron can be given as a spec, see :mod:`lightning_snn.neurons.factory`). The
 readout is a non-spiking leaky integrator :math:`V^o[t] = \beta_o V^o[t-1] + W^o S^L[t]`, whose
 synapses are delayed too (``delay_output=True``, as in ``Thvnvtos/SNN-delays``) or plain.
 
@@ -14,13 +15,12 @@ synapses are delayed too (``delay_output=True``, as in ``Thvnvtos/SNN-delays``) 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from torch import nn
 
 from lightning_snn.layers.delayed_linear import DelayedLinear
-from lightning_snn.models.feedforward import StackedSNN, SynapseBlock, TauSpec, check_layer_sizes
-from lightning_snn.neurons.lif import LeakyReadout
+from lightning_snn.models.feedforward import StackedSNN, TauSpec
+from lightning_snn.neurons.factory import NeuronSpec
 
 
 class DelaySNN(StackedSNN):
@@ -33,32 +33,21 @@ class DelaySNN(StackedSNN):
         n_outputs: int,
         max_delay: int = 25,
         tau: TauSpec = 2.0,
-        learn_tau: bool = True,
-        per_neuron: bool = False,
-        parametrisation: str = "plif",
-        dt: float = 1.0,
+        neuron: NeuronSpec = None,
         readout_tau: float = 2.0,
         learn_readout_tau: bool = False,
         delay_output: bool = True,
         batch_norm: bool = False,
         dropout: float = 0.0,
         delay_backend: str = "fft",
-        neuron: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__()
+        def synapse(n_in: int, n_out: int, layer: int) -> DelayedLinear:
+            return DelayedLinear(n_in, n_out, max_delay, backend=delay_backend)
+
+        super().__init__(n_inputs, hidden, n_outputs, synapse, tau, neuron, batch_norm, dropout)
         hidden = list(hidden)
-        check_layer_sizes(type(self).__name__, n_inputs, hidden, n_outputs, dropout)
-        self.n_inputs, self.n_outputs = n_inputs, n_outputs
-        neuron = {"detach_reset": True, **(neuron or {})}
-        common = dict(learn_tau=learn_tau, per_neuron=per_neuron, parametrisation=parametrisation, dt=dt)
-        widths = [n_inputs, *hidden]
-        self.synapses = nn.ModuleList(
-            SynapseBlock(DelayedLinear(a, b, max_delay, backend=delay_backend), b, batch_norm, dropout)
-            for a, b in zip(widths[:-1], widths[1:])
-        )
-        self.neurons = self.hidden_neurons(hidden, tau, **common, **neuron)
         if delay_output:
             self.output_synapse = DelayedLinear(hidden[-1], n_outputs, max_delay, backend=delay_backend)
         else:
             self.output_synapse = nn.Linear(hidden[-1], n_outputs)
-        self.output = LeakyReadout(n_outputs, readout_tau, learn_readout_tau, parametrisation, dt)
+        self.output = self.leaky_readout(n_outputs, readout_tau, learn_readout_tau, neuron)

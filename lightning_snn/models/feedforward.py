@@ -6,26 +6,41 @@ of a non-spiking leaky integrator :math:`V^o[t] = \beta_o V^o[t-1] + W^o S^L[t]`
 Moro et al. 2024) or the output spikes of a last LIF layer (``"spikes"``, PLIF). The initial τ of
 the hidden layers comes from a number, one number per layer, or a hierarchical
 :class:`~lightning_snn.schedules.TauSchedule`.
+
+The neuron of the hidden layers is given once, as a spec (:mod:`lightning_snn.neurons.factory`): by
+default :class:`~lightning_snn.neurons.lif.LearnableLIF`, whose arguments (``learn_tau``,
+``per_neuron``, ``parametrisation``, ``dt``, reset, surrogate, ...) go in ``neuron``, e.g.
+``neuron={"learn_tau": False, "decay_input": False}``; or any neuron class,
+``neuron={"class_path": "my_package.MyNeuron", "init_args": {...}}``. The leaky readout uses the
+neuron's ``parametrisation`` and ``dt`` when the spec gives them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
 from lightning_snn.models.network import Network
-from lightning_snn.neurons.lif import LeakyReadout, LearnableLIF, check_time_major
+from lightning_snn.neurons.factory import NeuronFactory, NeuronSpec
+from lightning_snn.neurons.lif import LeakyReadout
 from lightning_snn.schedules import TauSchedule
 
 READOUTS = ("membrane", "spikes")
-TauSpec = float | Sequence[float] | TauSchedule | dict
+TauSpec = float | Sequence[float] | TauSchedule | dict | None
+
+#: Arguments of version 0.1's network constructors that now belong to the neuron spec.
+MOVED_NEURON_ARGS = ("learn_tau", "per_neuron", "parametrisation", "dt")
+#: Neuron arguments that the leaky readout shares with the hidden neurons.
+READOUT_SHARED_ARGS = ("parametrisation", "dt")
 
 
 def resolve_layer_taus(tau: TauSpec, widths: Sequence[int]) -> list[Any]:
-    """One initial τ (scalar or per-neuron vector) per hidden layer."""
+    """One initial τ (scalar or per-neuron vector, or ``None``: the neuron's default) per hidden layer."""
+    if tau is None:
+        return [None] * len(widths)
     if isinstance(tau, dict):
         tau = TauSchedule(**tau)
     if isinstance(tau, TauSchedule):
@@ -71,15 +86,63 @@ def check_layer_sizes(where: str, n_inputs: int, hidden: list[int], n_outputs: i
 
 class StackedSNN(Network):
     """Base of the feed-forward networks: ``synapses[l]`` → ``neurons[l]`` per hidden layer, then
-    ``output_synapse`` → ``output``. Subclasses build those four attributes and ``n_inputs``."""
+    ``output_synapse`` → ``output``.
 
-    def hidden_neurons(self, hidden: list[int], tau: TauSpec, **neuron: Any) -> nn.ModuleList:
-        """One :class:`LearnableLIF` per hidden layer, initial τ from ``tau`` (number, list or schedule)."""
-        return nn.ModuleList(LearnableLIF(w, tau=t, **neuron) for w, t in zip(hidden, resolve_layer_taus(tau, hidden)))
+    The constructor checks the sizes and builds the hidden layers: ``synapses[l]`` is a
+    :class:`SynapseBlock` around ``synapse(n_in, n_out, l)`` and ``neurons[l]`` comes from the neuron spec
+    with its initial τ from ``tau``. Subclasses then set ``output_synapse`` and ``output`` (e.g.
+    :meth:`leaky_readout`). A subclass that builds everything itself may call ``Network.__init__`` instead.
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        hidden: Sequence[int],
+        n_outputs: int,
+        synapse: Callable[[int, int, int], nn.Module],
+        tau: TauSpec,
+        neuron: NeuronSpec,
+        batch_norm: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        hidden = list(hidden)
+        check_layer_sizes(type(self).__name__, n_inputs, hidden, n_outputs, dropout)
+        self.n_inputs, self.n_outputs = n_inputs, n_outputs
+        pairs = list(zip([n_inputs, *hidden[:-1]], hidden))
+        self.synapses = nn.ModuleList(
+            SynapseBlock(synapse(a, b, layer), b, batch_norm, dropout) for layer, (a, b) in enumerate(pairs)
+        )
+        self.neurons = self.hidden_neurons(hidden, tau, neuron)
+
+    @classmethod
+    def migrate_init_args(cls, init_args: dict[str, Any]) -> dict[str, Any]:
+        """Version 0.1 specs passed ``learn_tau``, ``per_neuron``, ``parametrisation`` and ``dt`` to the
+        network; they now live in the neuron spec (a plain dict of LearnableLIF arguments then)."""
+        moved = {k: init_args.pop(k) for k in MOVED_NEURON_ARGS if k in init_args}
+        if moved:
+            init_args["neuron"] = {**moved, **(init_args.get("neuron") or {})}
+        return init_args
+
+    def hidden_neurons(self, hidden: list[int], tau: TauSpec, neuron: NeuronSpec) -> nn.ModuleList:
+        """One neuron layer per hidden width, built from the neuron spec, initial τ from ``tau``."""
+        make = NeuronFactory.from_spec(neuron)
+        taus = resolve_layer_taus(tau, hidden)
+        if tau is not None and not make.accepts_tau:
+            raise ValueError(
+                f"{type(self).__name__}: tau={tau!r} sets initial time constants, but the neuron "
+                f"{make.cls.__name__} takes no tau argument; leave tau unset (None) for this neuron."
+            )
+        return nn.ModuleList(make(w) if t is None else make(w, tau=t) for w, t in zip(hidden, taus))
+
+    @staticmethod
+    def leaky_readout(n_outputs: int, tau: float, learn_tau: bool, neuron: NeuronSpec) -> LeakyReadout:
+        """The leaky-integrator readout, sharing the hidden neurons' ``parametrisation`` and ``dt``."""
+        shared = {k: v for k, v in NeuronFactory.from_spec(neuron).init_args.items() if k in READOUT_SHARED_ARGS}
+        return LeakyReadout(n_outputs, tau, learn_tau, **shared)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(T, B, n_inputs)`` → output membrane (or spikes) ``(T, B, n_outputs)``."""
-        check_time_major(x, self.n_inputs, type(self).__name__)
         for synapse, neuron in zip(self.synapses, self.neurons):
             x = neuron(synapse(x))
         return self.output(self.output_synapse(x))
@@ -94,34 +157,19 @@ class FeedForwardSNN(StackedSNN):
         hidden: Sequence[int],
         n_outputs: int,
         tau: TauSpec = 2.0,
-        learn_tau: bool = True,
-        per_neuron: bool = False,
-        parametrisation: str = "plif",
-        dt: float = 1.0,
+        neuron: NeuronSpec = None,
         readout: str = "membrane",
         readout_tau: float = 2.0,
         learn_readout_tau: bool = False,
         batch_norm: bool = False,
         dropout: float = 0.0,
-        neuron: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__()
-        hidden = list(hidden)
-        check_layer_sizes(type(self).__name__, n_inputs, hidden, n_outputs, dropout)
         if readout not in READOUTS:
             raise ValueError(f"Unknown readout {readout!r}; expected one of {READOUTS}.")
-        self.n_inputs, self.n_outputs, self.readout = n_inputs, n_outputs, readout
-        neuron = dict(neuron or {})
-        common = dict(learn_tau=learn_tau, per_neuron=per_neuron, parametrisation=parametrisation, dt=dt)
-        widths = [n_inputs, *hidden]
-        self.synapses = nn.ModuleList(
-            SynapseBlock(nn.Linear(a, b), b, batch_norm, dropout) for a, b in zip(widths[:-1], widths[1:])
-        )
-        self.neurons = self.hidden_neurons(hidden, tau, **common, **neuron)
+        super().__init__(n_inputs, hidden, n_outputs, lambda a, b, _: nn.Linear(a, b), tau, neuron, batch_norm, dropout)
+        self.readout = readout
         self.output_synapse = nn.Linear(hidden[-1], n_outputs)
         if readout == "membrane":
-            self.output = LeakyReadout(n_outputs, readout_tau, learn_readout_tau, parametrisation, dt)
-        else:
-            self.output = LearnableLIF(
-                n_outputs, tau=readout_tau, **{**common, "learn_tau": learn_readout_tau}, **neuron
-            )
+            self.output = self.leaky_readout(n_outputs, readout_tau, learn_readout_tau, neuron)
+        else:  # the hidden neuron once more, with the readout's τ
+            self.output = NeuronFactory.from_spec(neuron)(n_outputs, tau=readout_tau, learn_tau=learn_readout_tau)

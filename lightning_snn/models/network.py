@@ -2,18 +2,27 @@
 
 A subclass records the arguments of its constructor as plain Python values (``network.spec``), so a
 :class:`~lightning_snn.lit.SpikingClassifier` checkpoint can rebuild the network with
-``load_from_checkpoint`` whether it was built from a script or from a LightningCLI config.
+``load_from_checkpoint`` whether it was built from a script or from a LightningCLI config. A subclass
+whose constructor changed may define ``migrate_init_args(init_args) -> init_args`` (a classmethod) to
+turn the arguments recorded by an older version into today's; :func:`build_network` applies it.
+
+Every call of a network validates its input once (:meth:`Network.check_input`, shape and dtype, no
+host sync) and marks the call, so the layers inside skip their own checks
+(:mod:`lightning_snn.validation`).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 import inspect
 from typing import Any
 
 import torch
 from torch import nn
+
+from lightning_snn import validation
+from lightning_snn.class_path import import_class
 
 
 def to_plain(value: Any) -> Any:
@@ -22,6 +31,8 @@ def to_plain(value: Any) -> Any:
         return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, torch.Tensor):
         return value.tolist()
+    if isinstance(value, type):  # a class (e.g. a neuron class) is recorded by its import path
+        return f"{value.__module__}.{value.__qualname__}"
     if isinstance(value, (list, tuple)):
         return [to_plain(v) for v in value]
     if isinstance(value, dict):
@@ -52,6 +63,16 @@ class Network(nn.Module):
 
         cls.__init__ = recording_init
 
+    def check_input(self, x: torch.Tensor) -> None:
+        """Validate the network input (once per call): ``(T, B, n_inputs)`` floating point."""
+        validation.check_time_major(x, self.n_inputs, type(self).__name__)
+
+    def __call__(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        with validation.network_call() as outermost:
+            if outermost:
+                self.check_input(x)
+            return super().__call__(x, *args, **kwargs)
+
 
 def build_network(spec: dict) -> nn.Module:
     """Instantiate ``{"class_path": "pkg.mod.Class", "init_args": {...}}``."""
@@ -59,6 +80,7 @@ def build_network(spec: dict) -> nn.Module:
         raise ValueError(
             f"A network spec must be a dict with 'class_path' and 'init_args', got {type(spec).__name__}: {spec!r}."
         )
-    module_name, _, cls_name = spec["class_path"].rpartition(".")
-    cls = getattr(importlib.import_module(module_name), cls_name)
-    return cls(**spec.get("init_args", {}))
+    cls = import_class(spec["class_path"])
+    init_args = dict(spec.get("init_args", {}))
+    migrate = getattr(cls, "migrate_init_args", None)
+    return cls(**(migrate(init_args) if migrate is not None else init_args))

@@ -21,10 +21,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from lightning_snn.call_statistics import CallStatistics
 from lightning_snn.layers.spike_mixer import ClampFuse, SpikeMixer
 from lightning_snn.layers.ssm import S4DLayer
 from lightning_snn.models.network import Network
-from lightning_snn.neurons.lif import check_time_major
 from lightning_snn.neurons.spike_sampler import SpikeSampler
 
 POOLS = ("mean", "last", "none")
@@ -99,7 +99,6 @@ class PSpikeSSM(Network):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(T, B, n_inputs)`` → logits ``(B, n_outputs)`` or, with ``pool="none"``, ``(T, B, n_outputs)``."""
-        check_time_major(x, self.n_inputs, type(self).__name__)
         h = self.encoder(x)
         for block in self.blocks:
             h = block(h)
@@ -109,10 +108,8 @@ class PSpikeSSM(Network):
             h = h[-1]
         return self.head(h)
 
-    def spike_rates(self) -> dict[str, float]:
-        """Mean spike rate of every sampler in the last forward call, by qualified name."""
-        return {
-            name: module.temporal_statistics()["spike_rate"].mean().item()
-            for name, module in self.named_modules()
-            if isinstance(module, SpikeSampler) and module.temporal_statistics()
-        }
+    def spike_rates(self, x: torch.Tensor) -> dict[str, float]:
+        """Mean spike rate of every sampler on the input ``x`` ``(T, B, n_inputs)``, by qualified name."""
+        with torch.no_grad(), CallStatistics(self) as recorder:
+            self(x)
+        return {name: rate.mean().item() for name, rate in recorder.means().get("spike_rate", {}).items()}

@@ -13,13 +13,12 @@ homogeneous baseline). The readout is a leaky-integrator membrane as in
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from torch import nn
 
 from lightning_snn.layers.temporal_conv import CausalConv1d
-from lightning_snn.models.feedforward import StackedSNN, SynapseBlock, TauSpec, check_layer_sizes
-from lightning_snn.neurons.lif import LeakyReadout
+from lightning_snn.models.feedforward import StackedSNN, TauSpec
+from lightning_snn.neurons.factory import NeuronSpec
 from lightning_snn.schedules import hierarchical_kernels
 
 
@@ -35,31 +34,23 @@ class TemporalConvSNN(StackedSNN):
         dilation: int | Sequence[int] = (1, 4),
         kernel_kind: str = "linear",
         tau: TauSpec = 2.0,
-        learn_tau: bool = True,
-        per_neuron: bool = False,
-        parametrisation: str = "plif",
-        dt: float = 1.0,
+        neuron: NeuronSpec = None,
         readout_tau: float = 2.0,
         learn_readout_tau: bool = False,
         batch_norm: bool = False,
         dropout: float = 0.0,
-        neuron: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__()
         hidden = list(hidden)
-        check_layer_sizes(type(self).__name__, n_inputs, hidden, n_outputs, dropout)
         ends = [v if isinstance(v, int) else tuple(v) for v in (kernel_size, dilation)]
-        self.kernels = hierarchical_kernels(len(hidden), ends[0], ends[1], kernel_kind)
-        self.n_inputs, self.n_outputs = n_inputs, n_outputs
-        common = dict(learn_tau=learn_tau, per_neuron=per_neuron, parametrisation=parametrisation, dt=dt)
-        widths = [n_inputs, *hidden]
-        self.synapses = nn.ModuleList(
-            SynapseBlock(CausalConv1d(a, b, k, d), b, batch_norm, dropout)
-            for (a, b), (k, d) in zip(zip(widths[:-1], widths[1:]), self.kernels)
-        )
-        self.neurons = self.hidden_neurons(hidden, tau, **common, **(neuron or {}))
+        kernels = hierarchical_kernels(len(hidden), ends[0], ends[1], kernel_kind) if hidden else []
+
+        def synapse(n_in: int, n_out: int, layer: int) -> CausalConv1d:
+            return CausalConv1d(n_in, n_out, *kernels[layer])
+
+        super().__init__(n_inputs, hidden, n_outputs, synapse, tau, neuron, batch_norm, dropout)
+        self.kernels = kernels
         self.output_synapse = nn.Linear(hidden[-1], n_outputs)
-        self.output = LeakyReadout(n_outputs, readout_tau, learn_readout_tau, parametrisation, dt)
+        self.output = self.leaky_readout(n_outputs, readout_tau, learn_readout_tau, neuron)
 
     @property
     def receptive_field(self) -> int:

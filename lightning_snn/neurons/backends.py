@@ -46,7 +46,8 @@ def snntorch_lif(x: torch.Tensor, decay: torch.Tensor, threshold: torch.Tensor, 
         reset_mechanism="subtract" if cfg.reset == "soft" else "zero",
         reset_delay=False,
     )
-    leaky.beta = decay  # registered buffers accept any tensor, including one that carries grad
+    # registered buffers accept any tensor, one that carries grad included (test_seam_snntorch_leaky_...)
+    leaky.beta = decay
     leaky.threshold = threshold
     drive = (1.0 - decay) * x if cfg.decay_input else x
     mem = torch.zeros_like(x[0])
@@ -58,10 +59,12 @@ def snntorch_lif(x: torch.Tensor, decay: torch.Tensor, threshold: torch.Tensor, 
 
 
 def spikingjelly_lif(x: torch.Tensor, decay: torch.Tensor, threshold: torch.Tensor, cfg: LIFConfig) -> torch.Tensor:
-    """SpikingJelly 2.0 ``ParametricLIFNode`` (multi-step) with its ``w`` set to ``logit(1 - β)``.
+    """SpikingJelly 2.0 ``ParametricLIFNode`` (multi-step) called with its ``w`` replaced by ``logit(1 - β)``.
 
     ``k = sigmoid(w) = 1 - β`` is PLIF's reciprocal time constant; a per-neuron β broadcasts over N.
-    A fixed scalar β uses ``LIFNode(tau=1/(1-β))``.
+    The replacement goes through PyTorch's public ``torch.func.functional_call``, so gradients reach
+    our τ; the node's use of ``w`` is pinned by ``test_seam_spikingjelly_plif_reads_sigmoid_w``
+    (tests/test_upstream_seams.py). A fixed scalar β uses ``LIFNode(tau=1/(1-β))``.
     """
     from spikingjelly.activation_based import neuron
 
@@ -79,8 +82,7 @@ def spikingjelly_lif(x: torch.Tensor, decay: torch.Tensor, threshold: torch.Tens
         node = neuron.LIFNode(tau=float(1.0 / (1.0 - decay)), **kwargs)
     else:
         node = neuron.ParametricLIFNode(init_tau=2.0, **kwargs)
-        del node.w
-        node.w = torch.logit(1.0 - decay)
+        return torch.func.functional_call(node, {"w": torch.logit(1.0 - decay)}, (x,))
     return node(x)
 
 

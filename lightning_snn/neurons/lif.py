@@ -10,7 +10,10 @@ Implements, for time-major input :math:`X` of shape ``(T, B, N)``,
 or per neuron, learnable or fixed, and parametrised by :class:`~lightning_snn.neurons.time_constant.TimeConstant`.
 The engine is chosen by ``backend``: ``"native"`` (ours), ``"snntorch"`` (``snntorch.Leaky``) or
 ``"spikingjelly"`` (``ParametricLIFNode`` / ``LIFNode``); all compute the same spikes and gradients.
-Every call starts from the rest potential: no state is kept between calls.
+Every call starts from the rest potential: no state is kept between calls. The module declares its
+temporal parameters (:mod:`lightning_snn.roles`): τ through its :class:`TimeConstant`, the threshold
+as ``"threshold"``. Its per-call statistic, the spike rate, is gathered by
+:class:`~lightning_snn.callbacks.TemporalStatsLogger` through :meth:`LearnableLIF.call_statistics`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lightning_snn import validation
 from lightning_snn.functional.lif import RESETS, LIFConfig
 from lightning_snn.functional.lif_scan import leaky_integrate_fused
 from lightning_snn.functional.surrogates import Surrogate
@@ -25,22 +29,10 @@ from lightning_snn.neurons.backends import BACKENDS, check_snntorch_support
 from lightning_snn.neurons.time_constant import TauInit, TimeConstant
 
 
-def check_time_major(x: torch.Tensor, n_features: int, where: str) -> None:
-    """Raise a ``ValueError`` unless ``x`` is a finite ``(T, B, n_features)`` tensor."""
-    if x.dim() != 3 or x.shape[-1] != n_features or x.shape[0] < 1:
-        raise ValueError(
-            f"{where} expects time-major input (T, B, {n_features}) with T >= 1; got shape {tuple(x.shape)}. "
-            "Batches are (T, B, C): transpose batch-major data with x.transpose(0, 1)."
-        )
-    if not x.is_floating_point():
-        raise ValueError(f"{where} expects a floating-point input, got {x.dtype}; cast event frames with x.float().")
-    # One read-only reduction: NaN propagates through the sum; only then look for it element-wise.
-    if torch.isnan(x.sum()) and torch.isnan(x).any():
-        raise ValueError(f"{where} received NaN in its input of shape {tuple(x.shape)}.")
-
-
 class LearnableLIF(nn.Module):
     """Multi-step LIF with learnable τ (see the module docstring for the equations)."""
+
+    parameter_roles = {"threshold": "threshold"}
 
     def __init__(
         self,
@@ -83,21 +75,20 @@ class LearnableLIF(nn.Module):
             self.threshold = nn.Parameter(thr)
         else:
             self.register_buffer("threshold", thr)
-        self.last_spike_rate: torch.Tensor | None = None  # per-neuron rate of the last call, for logging
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes ``(T, B, N)`` for input current ``x`` ``(T, B, N)``."""
-        check_time_major(x, self.n_neurons, type(self).__name__)
-        spikes = BACKENDS[self.backend](x, self.tau.decay(), self.threshold, self.cfg)
-        self.last_spike_rate = spikes.detach().mean(dim=(0, 1))
-        return spikes
+        validation.check_layer_input(x, self.n_neurons, type(self).__name__)
+        return BACKENDS[self.backend](x, self.tau.decay(), self.threshold, self.cfg)
 
     def temporal_statistics(self) -> dict[str, torch.Tensor]:
-        """Values summarised by :class:`~lightning_snn.callbacks.TemporalStatsLogger`."""
-        stats = {"tau": self.tau.value.flatten()}
-        if self.last_spike_rate is not None:
-            stats["spike_rate"] = self.last_spike_rate
-        return stats
+        """Parameter statistics for :class:`~lightning_snn.callbacks.TemporalStatsLogger`: τ."""
+        return {"tau": self.tau.value.flatten()}
+
+    @staticmethod
+    def call_statistics(spikes: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Statistics of one call's output, averaged over the training batches by the logger: spike rate."""
+        return {"spike_rate": spikes.detach().mean(dim=(0, 1))}
 
     def extra_repr(self) -> str:
         c = self.cfg
@@ -127,7 +118,7 @@ class LeakyReadout(nn.Module):
         self.tau = TimeConstant(n_neurons, tau, learn_tau, False, parametrisation, dt)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_time_major(x, self.n_neurons, type(self).__name__)
+        validation.check_layer_input(x, self.n_neurons, type(self).__name__)
         return leaky_integrate_fused(x, self.tau.decay(), self.decay_input)
 
     def temporal_statistics(self) -> dict[str, torch.Tensor]:

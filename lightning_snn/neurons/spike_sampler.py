@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lightning_snn import validation
 from lightning_snn.functional.sampling import (
     SurrogateGrad,
     bernoulli_spikes,
@@ -35,7 +36,6 @@ from lightning_snn.functional.sampling import (
     deterministic_spikes,
     resolve_sampling_surrogate,
 )
-from lightning_snn.neurons.lif import check_time_major
 
 EVAL_MODES = ("threshold", "expectation", "sample")
 
@@ -73,7 +73,6 @@ class SpikeSampler(nn.Module):
         self.seed = int(torch.randint(0, 2**62, ()).item()) if seed is None else int(seed)
         self._generators: dict[str, torch.Generator] = {}
         self._pending: dict[str, torch.Tensor] = {}
-        self._last_rate: torch.Tensor | None = None
 
     def generator(self, device: torch.device) -> torch.Generator:
         """The module's generator for ``device``'s type, created (and restored if pending) on first use."""
@@ -106,21 +105,21 @@ class SpikeSampler(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(T, B, C)`` → spikes ``(T, B, C)`` (or probabilities in ``"expectation"`` eval mode)."""
-        if x.dim() != 3 or x.shape[-1] != self.n_channels:
-            check_time_major(x, self.n_channels, type(self).__name__)
+        validation.check_layer_input(x, self.n_channels, type(self).__name__)
         y = self.probabilities(x)
-        check_probabilities(y, type(self).__name__)
+        if validation.nan_checks_enabled():  # a host sync: debug mode only
+            check_probabilities(y, type(self).__name__)
         if self.training or self.eval_mode == "sample":
             uniform = torch.rand(y.shape, generator=self._sampling_generator(y.device), device=y.device, dtype=y.dtype)
             spikes = bernoulli_spikes(y, uniform, self.surrogate)
         else:
             spikes = deterministic_spikes(y, self.eval_mode)
-        self._last_rate = spikes.detach().mean(dim=(0, 1))
         return spikes
 
-    def temporal_statistics(self) -> dict[str, torch.Tensor]:
-        """``spike_rate``: per-channel mean output of the last call (empty before the first call)."""
-        return {} if self._last_rate is None else {"spike_rate": self._last_rate}
+    @staticmethod
+    def call_statistics(spikes: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``spike_rate``: per-channel mean output of one call (gathered by :class:`~lightning_snn.CallStatistics`)."""
+        return {"spike_rate": spikes.detach().mean(dim=(0, 1))}
 
     def get_extra_state(self) -> dict[str, Any]:
         if "cpu" not in self._generators and "cpu" not in self._pending:

@@ -3,8 +3,8 @@ r"""``TimeConstant``: a learnable (or fixed) membrane time constant, per layer o
 Holds the unconstrained raw parameter of :mod:`lightning_snn.functional.tau` and returns the decay
 :math:`\beta(\text{raw}) \in (0, 1)`: PLIF's :math:`\beta = 1 - \sigma(w)` (Fang et al. 2021) or the
 log form :math:`\beta = \mathrm{clamp}(e^{-dt/\tau}, \alpha_{min}, \alpha_{max})` (Moro et al. 2024).
-The parameter is named ``raw`` inside a module attribute called ``tau``, so optimisers can give every
-``*.tau.raw`` its own learning rate.
+The raw parameter is declared with the role ``"tau"`` (:mod:`lightning_snn.roles`), so optimisers give
+it the τ learning rate whatever the attribute that holds the ``TimeConstant`` is called.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ TauInit = float | Sequence[float] | torch.Tensor
 
 class TimeConstant(nn.Module):
     """τ per layer (``per_neuron=False``, a scalar) or per neuron (a vector of ``n_neurons``)."""
+
+    parameter_roles = {"raw": "tau"}
 
     def __init__(
         self,

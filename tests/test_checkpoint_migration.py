@@ -1,0 +1,60 @@
+"""Checkpoints written by version 0.1 (``tests/fixtures/make_v0_1_checkpoints.py``, run at commit 587f5b4)
+load into today's layout and compute what they computed then:
+
+- ``DelayedLinear`` kept its weight in ``dcls.weight`` ``(O, I, 1)``; it now owns ``weight`` ``(O, I)``;
+- ``S4DLayer`` kept its time scales in a submodule ``tau``; it is now ``timescales``;
+- the stacked networks took ``learn_tau``, ``per_neuron``, ``parametrisation`` and ``dt`` themselves;
+  they now live in the neuron spec (``StackedSNN.migrate_init_args``);
+- ``DelaySigmaSchedule`` saved no σ_0 and ``Rewiring`` saved DelayedLinear masks as ``(O, I, 1)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from lightning_snn.callbacks.delay_sigma import DelaySigmaSchedule, sigma_at
+from lightning_snn.layers.delayed_linear import DelayedLinear
+from lightning_snn.lit.classifier import SpikingClassifier
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.mark.parametrize("name", ["v0_1_delay_snn", "v0_1_feedforward", "v0_1_pspikessm"])
+def test_version_0_1_checkpoint_loads_and_computes_the_same(name):
+    model = SpikingClassifier.load_from_checkpoint(FIXTURES / f"{name}.ckpt", map_location="cpu")
+    expected = torch.load(FIXTURES / f"{name}_outputs.pt", weights_only=True)
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(expected["x"]), expected["eval"], rtol=1e-5, atol=1e-6)
+        if expected["train"] is not None:
+            model.train()
+            torch.testing.assert_close(model(expected["x"]), expected["train"], rtol=1e-5, atol=1e-6)
+
+
+def test_old_network_arguments_move_into_the_neuron_spec():
+    model = SpikingClassifier.load_from_checkpoint(FIXTURES / "v0_1_feedforward.ckpt", map_location="cpu")
+    init_args = model.network.spec["init_args"]
+    assert init_args["neuron"] == {"learn_tau": True, "per_neuron": True, "parametrisation": "plif", "dt": 1.0}
+    assert model.network.neurons[1].tau.per_neuron and model.network.neurons[1].tau.raw.shape == (8,)
+
+
+def test_old_delayed_linear_state_dict_key_is_migrated():
+    layer = DelayedLinear(3, 2, max_delay=4)
+    old = {
+        "dcls.weight": torch.arange(6.0).reshape(2, 3, 1),
+        "delay_position": torch.ones(2, 3),
+        "sigma": torch.tensor(1.5),
+    }
+    layer.load_state_dict(old)
+    assert torch.equal(layer.weight, torch.arange(6.0).reshape(2, 3))
+    assert set(layer.state_dict()) == {"weight", "delay_position", "sigma"}
+
+
+def test_sigma_schedule_recovers_its_start_from_an_old_checkpoint():
+    sigma = sigma_at(0.1, 12.5, 0.23, 0.25)
+    schedule = DelaySigmaSchedule(fraction=0.25)
+    schedule.load_state_dict({"progress": 0.1, "sigmas": {"network.synapses.0.synapse": sigma}})
+    assert schedule.starts == {"network.synapses.0.synapse.sigma": pytest.approx(12.5)}
