@@ -5,7 +5,7 @@ import itertools
 import pytest
 import torch
 
-from lightning_snn.functional import lif_numba
+from lightning_snn.functional import lif_numba, lif_scan
 from lightning_snn.functional.lif import LIFConfig, leaky_integrate, lif_reference
 from lightning_snn.functional.lif_scan import _forward_loop, leaky_integrate_fused, lif_fused
 from lightning_snn.functional.surrogates import Surrogate
@@ -65,6 +65,20 @@ def test_fused_equals_reference(path, cfg, per_neuron, monkeypatch):
     for name, ours, ref, exact in zip(("beta", "threshold"), g32[1:], g_ref32[1:], g_ref[1:]):
         err_ours, err_ref = (ours.double() - exact).abs(), (ref.double() - exact).abs()
         assert (err_ours <= 1e-5 * exact.abs().max() + 4 * err_ref).all(), name
+
+
+@pytest.mark.parametrize("block_steps", [1, 4])
+@pytest.mark.parametrize("cfg", CONFIGS[::4], ids=str)
+def test_torch_backward_in_blocks_equals_reference(cfg, block_steps, monkeypatch):
+    """The PyTorch backward evaluates σ and ∂H/∂β a block of steps at a time (one block in the other tests):
+    blocks of 1 step and of 4 (not dividing T = 30) give the reference's gradients."""
+    monkeypatch.setenv("LIGHTNING_SNN_NUMBA", "0")
+    x, beta, thr = _inputs(cfg, True, torch.float64)
+    monkeypatch.setattr(lif_scan, "_BLOCK_CPU", block_steps * x[0].numel())
+    s_ref, g_ref = _spikes_and_grads(lif_reference, x, beta, thr, cfg)
+    s, g = _spikes_and_grads(lif_fused, x, beta, thr, cfg)
+    assert torch.equal(s, s_ref)
+    assert all(torch.allclose(a, b, rtol=1e-10, atol=1e-12) for a, b in zip(g, g_ref))
 
 
 @pytest.mark.skipif(not lif_numba.available(), reason="numba is not installed")
@@ -196,3 +210,18 @@ def test_cuda_equals_cpu():
     s, g = _spikes_and_grads(lif_fused, xc, bc, tc, cfg)
     assert torch.equal(s.cpu(), s_cpu)
     assert all(torch.allclose(a.cpu(), b, rtol=1e-4, atol=1e-5) for a, b in zip(g, g_cpu))
+
+
+def test_pytorch_loops_never_read_a_tensor_on_the_host(monkeypatch):
+    """No ``.item()`` / ``float()`` / ``bool()`` / ``.tolist()`` of a tensor in the PyTorch loops (what CUDA runs):
+    each would be a device-to-host sync per call or per step there."""
+    x, beta, thr = _inputs(LIFConfig(), True, torch.float32)
+    args = [(x, beta, thr), (x, beta.detach()[0].requires_grad_(), thr.detach()[0])]
+    monkeypatch.setenv("LIGHTNING_SNN_NUMBA", "0")
+    for name in ("item", "tolist", "__float__", "__bool__", "__int__"):
+        monkeypatch.setattr(torch.Tensor, name, lambda *a, name=name: pytest.fail(f"Tensor.{name} called"))
+    for (a, b, c), cfg in itertools.product(args, CONFIGS[::4] + [LIFConfig(surrogate=SmoothSpike())]):
+        lif_fused(a, b, c, cfg).sum().backward()
+    for decay_input in (False, True):
+        for a, b, _ in args:
+            leaky_integrate_fused(a, b, decay_input).sum().backward()

@@ -5,7 +5,9 @@ kernel launches per time step. Here each batch row (``prange``: one per thread) 
 membranes (or adjoints) in a small array and walks through time once, forwards or backwards; the
 inner loop over N has no branch left, so it vectorises. The backward kernel is specialised
 (constant-folded) per configuration (reset, detach, decay_input, which gradients, surrogate) and
-compiled on its first use (1-3 s), then cached on disk like the forward kernel.
+compiled on its first use (1-3 s), then cached on disk like the forward kernel. Its surrogate
+derivative is the registry's own definition (:data:`~lightning_snn.functional.surrogates.SURROGATES`),
+compiled as it is.
 
 Numba's OpenMP pool shares libgomp with PyTorch: every call uses ``torch.get_num_threads()`` threads
 and restores PyTorch's setting afterwards. Numba is optional: without it, or with
@@ -15,14 +17,17 @@ and restores PyTorch's setting afterwards. Numba is optional: without it, or wit
 from __future__ import annotations
 
 import functools
-import math
 import os
+import types
 
 import torch
+
+from lightning_snn.functional.surrogates import definition
 
 try:  # optional accelerator
     import numba
     import numpy as np
+    from numba.extending import register_jitable
 except ImportError:  # pragma: no cover - exercised where numba is missing
     numba = None
 
@@ -33,16 +38,6 @@ def available() -> bool:
 
 
 if numba is not None:
-
-    @numba.njit(inline="always")
-    def _derivative(u, code, c1, c2, one):
-        """g(u): atan ``c1 / (1 + c2 u²)``, fast_sigmoid ``1 / (c2 |u| + 1)²``, box ``c1 [|u| < c2]``."""
-        if code == 0:
-            return c1 / (one + c2 * u * u)
-        if code == 1:
-            d = c2 * abs(u) + one
-            return one / (d * d)
-        return c1 if abs(u) < c2 else 0 * one
 
     @numba.njit(cache=True, parallel=True)
     def _forward(x, beta, scale, thr, decay_input, hard, rest, h, spikes):
@@ -109,10 +104,20 @@ def forward(x: torch.Tensor, decay: torch.Tensor, threshold: torch.Tensor, cfg) 
     return h, spikes
 
 
+def _jitable_copy(fn):
+    """``fn`` made callable from Numba code, as a copy: a kernel closing over it then pickles its code
+    into Numba's on-disk cache key (closure values), so editing a definition recompiles the kernels
+    instead of loading stale ones (a reference to the original would pickle as its name only)."""
+    copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+    return register_jitable(inline="always")(copy)
+
+
 @functools.cache
-def _backward_kernel(decay_input: bool, hard: bool, detach: bool, need_beta: bool, need_thr: bool, code: int):
+def _backward_kernel(decay_input: bool, hard: bool, detach: bool, need_beta: bool, need_thr: bool, derivative):
     """A backward kernel specialised (constant-folded) for one configuration: no branch left inside
-    the inner loop over N, so it vectorises. Compiled on first use (1-3 s), then cached on disk."""
+    the inner loop over N, so it vectorises. ``derivative`` is a surrogate's ``g(u, c1, c2, one)``
+    from the registry. Compiled on first use (1-3 s), then cached on disk."""
+    g_of = _jitable_copy(derivative)
 
     @numba.njit(parallel=True, cache=True)  # cached on disk per configuration (closure values)
     def kernel(h, gs_all, x, beta, thr, consts, gx, acc_beta, acc_thr):
@@ -134,7 +139,7 @@ def _backward_kernel(decay_input: bool, hard: bool, detach: bool, need_beta: boo
                     gs = gr[k]
                     if not detach:  # the reset's own path: dV/dS = rest - H (hard) or -θ (soft)
                         gs = gs + c * ((rest - hh) if hard else -th)
-                    g = _derivative(hh - th, code, c1, c2, one)
+                    g = g_of(hh - th, c1, c2, one)
                     if need_thr:
                         a_thr[k] -= gs * g if hard else gs * g + c * s
                     gh = (c * (one - s) if hard else c) + gs * g
@@ -151,16 +156,6 @@ def _backward_kernel(decay_input: bool, hard: bool, detach: bool, need_beta: boo
     return kernel
 
 
-def _surrogate_constants(surrogate) -> tuple[int, float, float]:
-    """``(code, c1, c2)`` of the kernel's ``derivative``."""
-    alpha = float(surrogate.alpha)
-    if surrogate.name == "atan":
-        return 0, alpha / 2, (math.pi / 2 * alpha) ** 2
-    if surrogate.name == "fast_sigmoid":
-        return 1, 1.0, alpha
-    return 2, 1.0 / alpha, alpha / 2
-
-
 def backward(h, grad_spikes, x, decay, threshold, cfg, need_beta: bool, need_thr: bool) -> tuple:
     """``(grad_x (T, B, N), per-element β sums (B, N), per-element θ sums (B, N))``."""
     n = h.shape[-1]
@@ -168,9 +163,12 @@ def backward(h, grad_spikes, x, decay, threshold, cfg, need_beta: bool, need_thr
     gx = torch.empty_like(h)
     acc_beta, acc_thr = torch.empty(h3.shape[1:], dtype=h.dtype), torch.empty(h3.shape[1:], dtype=h.dtype)
     xs = _np(x).reshape(h3.shape) if x is not None else np.zeros((1, 1, n), h3.dtype)
-    code, c1, c2 = _surrogate_constants(cfg.surrogate)
+    spec = definition(cfg.surrogate.name)  # the single registry: an unknown name raises ValueError
+    c1, c2 = spec.constants(float(cfg.surrogate.alpha))
     consts = np.array([cfg.v_reset if cfg.reset == "hard" else 0.0, c1, c2], dtype=h3.dtype)
-    kernel = _backward_kernel(cfg.decay_input, cfg.reset == "hard", cfg.detach_reset, need_beta, need_thr, code)
+    kernel = _backward_kernel(
+        cfg.decay_input, cfg.reset == "hard", cfg.detach_reset, need_beta, need_thr, spec.derivative
+    )
     _run(
         kernel,
         h3,

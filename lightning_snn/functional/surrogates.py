@@ -9,35 +9,66 @@ convention); the backward pass replaces :math:`\delta(u)` by a smooth derivative
   (equal to ``snntorch.surrogate.fast_sigmoid(slope=alpha)``);
 - ``box`` (rectangular, Moro et al. 2024): :math:`g(u) = \frac{1}{\alpha} 1[|u| < \alpha/2]`.
 
-``Surrogate`` is a frozen, picklable spec. Calling it applies the spike function with autograd;
-``derivative`` exposes :math:`g` as a pure function for fused kernels that write their own backward.
+Each is defined once, in ``SURROGATES``: a derivative ``g(u, c1, c2, one)`` written with plain
+arithmetic and ``abs`` only, plus its constants ``(c1, c2)`` as a function of α. That one function is
+evaluated on tensors by :meth:`Surrogate.derivative` (the autograd backward and the fused PyTorch
+backward) and compiled by Numba into the fused CPU backward kernel (``lif_numba``). ``one`` is 1 in
+the precision of the evaluation: a bare ``1`` would make Numba compute a float32 kernel in float64.
+A new surrogate is one more entry, ``SURROGATES[name] = SurrogateDefinition(g, constants, alpha)``;
+``Surrogate(name)`` and ``LIFConfig(surrogate=...)`` then use it on every path.
+
+``Surrogate`` is a frozen, picklable spec (a name and α). Calling it applies the spike function with
+autograd; ``derivative`` exposes :math:`g` as a pure function for fused kernels that write their own
+backward. An unknown name raises ``ValueError`` wherever it is looked up (:func:`definition`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
-DEFAULT_ALPHA = {"atan": 2.0, "fast_sigmoid": 25.0, "box": 1.0}
+
+class SurrogateDefinition(NamedTuple):
+    """One surrogate: ``derivative(u, c1, c2, one)`` and ``constants(alpha) -> (c1, c2)``."""
+
+    derivative: Callable
+    constants: Callable[[float], tuple[float, float]]
+    default_alpha: float
 
 
-def atan_derivative(u: torch.Tensor, alpha: float) -> torch.Tensor:
-    return (alpha / 2) / (1 + (math.pi / 2 * alpha * u).square())
+def atan_derivative(u, c1, c2, one):
+    r""":math:`g(u) = c_1 / (1 + c_2 u^2)` with :math:`c_1 = \alpha/2`, :math:`c_2 = (\frac{\pi}{2}\alpha)^2`."""
+    return c1 / (one + c2 * u * u)
 
 
-def fast_sigmoid_derivative(u: torch.Tensor, alpha: float) -> torch.Tensor:
-    return 1.0 / (alpha * u.abs() + 1.0).square()
+def fast_sigmoid_derivative(u, c1, c2, one):
+    r""":math:`g(u) = 1 / (c_1 |u| + 1)^2` with :math:`c_1 = \alpha` (:math:`c_2` unused)."""
+    d = c1 * abs(u) + one
+    return one / (d * d)
 
 
-def box_derivative(u: torch.Tensor, alpha: float) -> torch.Tensor:
-    return (u.abs() < alpha / 2).to(u.dtype) / alpha
+def box_derivative(u, c1, c2, one):
+    r""":math:`g(u) = c_1 1[|u| < c_2]` with :math:`c_1 = 1/\alpha`, :math:`c_2 = \alpha/2`."""
+    return c1 * (abs(u) < c2)
 
 
-_ONE = torch.ones(())
+SURROGATES: dict[str, SurrogateDefinition] = {
+    "atan": SurrogateDefinition(atan_derivative, lambda a: (a / 2, (math.pi / 2 * a) ** 2), 2.0),
+    "fast_sigmoid": SurrogateDefinition(fast_sigmoid_derivative, lambda a: (a, 0.0), 25.0),
+    "box": SurrogateDefinition(box_derivative, lambda a: (1.0 / a, a / 2), 1.0),
+}
 
-DERIVATIVES = {"atan": atan_derivative, "fast_sigmoid": fast_sigmoid_derivative, "box": box_derivative}
+
+def definition(name: str) -> SurrogateDefinition:
+    """The registry entry for ``name``; ``ValueError`` naming the allowed ones if there is none."""
+    try:
+        return SURROGATES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"Unknown surrogate {name!r}; expected one of {sorted(SURROGATES)}.") from None
 
 
 def heaviside(u: torch.Tensor) -> torch.Tensor:
@@ -47,15 +78,15 @@ def heaviside(u: torch.Tensor) -> torch.Tensor:
 
 class _SurrogateSpike(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, u: torch.Tensor, name: str, alpha: float) -> torch.Tensor:
+    def forward(ctx, u: torch.Tensor, surrogate: Surrogate) -> torch.Tensor:
         ctx.save_for_backward(u)
-        ctx.name, ctx.alpha = name, alpha
+        ctx.surrogate = surrogate
         return heaviside(u)
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
         (u,) = ctx.saved_tensors
-        return grad_out * DERIVATIVES[ctx.name](u, ctx.alpha), None, None
+        return grad_out * ctx.surrogate.derivative(u), None
 
 
 @dataclass(frozen=True)
@@ -66,30 +97,26 @@ class Surrogate:
     alpha: float | None = None
 
     def __post_init__(self) -> None:
-        if self.name not in DERIVATIVES:
-            raise ValueError(f"Unknown surrogate {self.name!r}; expected one of {sorted(DERIVATIVES)}.")
+        spec = definition(self.name)
         if self.alpha is None:
-            object.__setattr__(self, "alpha", DEFAULT_ALPHA[self.name])
+            object.__setattr__(self, "alpha", spec.default_alpha)
         if not self.alpha > 0:
             raise ValueError(f"Surrogate alpha must be > 0, got {self.alpha} for {self.name!r}.")
 
+    def constants(self) -> tuple[float, float]:
+        """``(c1, c2)`` of the derivative (raises ``ValueError`` for an unknown name)."""
+        return definition(self.name).constants(float(self.alpha))
+
     def __call__(self, u: torch.Tensor) -> torch.Tensor:
-        return _SurrogateSpike.apply(u, self.name, float(self.alpha))
+        definition(self.name)  # an unknown name raises here, not only in the backward pass
+        return _SurrogateSpike.apply(u, self)
 
     def spike(self, u: torch.Tensor) -> torch.Tensor:
         """The forward spike function without autograd (for fused kernels)."""
         return heaviside(u)
 
     def derivative(self, u: torch.Tensor) -> torch.Tensor:
-        return DERIVATIVES[self.name](u, float(self.alpha))
-
-    def backward_add(self, base: torch.Tensor, u: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
-        """``base + grad * g(u)`` in as few kernels as possible (fused backward passes)."""
-        alpha = float(self.alpha)
-        if self.name == "atan":  # (alpha/2) / (1 + (pi/2 alpha u)^2)
-            den = torch.addcmul(_ONE.to(u), u, u, value=(math.pi / 2 * alpha) ** 2)
-            return torch.addcdiv(base, grad, den, value=alpha / 2)
-        if self.name == "fast_sigmoid":  # 1 / (alpha |u| + 1)^2
-            den = torch.abs(u).mul_(alpha).add_(1.0).square_()
-            return torch.addcdiv(base, grad, den)
-        return torch.addcmul(base, grad, self.derivative(u))
+        """:math:`g(u)` in ``u``'s dtype: the registry's definition on tensors (constants as 0-dim
+        CPU tensors of that dtype, which keep the precision and are kernel arguments on CUDA too)."""
+        c1, c2 = self.constants()
+        return definition(self.name).derivative(u, *(torch.tensor(c, dtype=u.dtype) for c in (c1, c2, 1.0)))
