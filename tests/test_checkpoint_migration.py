@@ -58,3 +58,25 @@ def test_sigma_schedule_recovers_its_start_from_an_old_checkpoint():
     schedule = DelaySigmaSchedule(fraction=0.25)
     schedule.load_state_dict({"progress": 0.1, "sigmas": {"network.synapses.0.synapse": sigma}})
     assert schedule.starts == {"network.synapses.0.synapse.sigma": pytest.approx(12.5)}
+
+
+def test_rewiring_state_of_a_delayed_linear_from_version_0_1_loads():
+    import types
+
+    from torch import nn
+
+    from lightning_snn.callbacks import Rewiring
+
+    holder = nn.Module()
+    holder.delay = DelayedLinear(6, 4, max_delay=5)
+    callback = Rewiring(sparsity=0.5, layers=["delay"], seed=1)
+    trainer = types.SimpleNamespace(optimizers=[])
+    callback.setup(trainer, holder, "fit")
+    mask = torch.zeros(4, 6, 1, dtype=torch.bool)  # version 0.1 rewired dcls.weight (out, in, 1)
+    mask.view(-1)[::2] = True
+    layer_state = {"mask": mask, "sign": torch.ones(4, 6, 1, dtype=torch.int8), "age": torch.zeros(4, 6, 1)}
+    state = {"steps": 3, "generator": torch.Generator().manual_seed(0).get_state()}
+    callback.load_state_dict({**state, "layers": {"delay": {**layer_state, "rewired_total": 2}}})
+    callback.on_fit_start(trainer, holder)
+    assert torch.equal(callback.masks["delay"], mask[..., 0]) and callback.steps == 3
+    assert torch.all(holder.delay.weight.detach()[~mask[..., 0]] == 0)
