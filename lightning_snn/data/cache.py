@@ -3,7 +3,12 @@
 Layout: ``<root>/<dataset>-<split>-<hash>/<index>.npy`` where ``hash`` is the SHA-256 of the transform
 settings (a frozen dataclass or a dict, rendered as sorted JSON together with its class name and
 :data:`CACHE_VERSION`). A changed transform therefore has a new directory and never reads stale frames
-(the failure of tonic issue #160). ``settings.json`` in each directory records the settings in clear.
+(the failure of tonic issue #160). The hash also covers the source's identity (:func:`source_fingerprint`:
+sample count, labels, and for files the resolved path plus size and ``mtime_ns`` of each, see
+:func:`files_fingerprint`), so another data folder or an overwritten recording never reads another's
+frames. ``settings.json`` in each directory records the settings and the source in clear.
+
+- **cache_dir** that is a file or not writable raises an error naming it and the fix (never a raw ``OSError``).
 
 - **Atomic writes.** Each entry is written to a temporary file unique to the process and moved into
   place with ``os.replace``: a reader sees the whole old file, the whole new file, or nothing.
@@ -17,6 +22,7 @@ settings (a frozen dataclass or a dict, rendered as sorted JSON together with it
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import os
@@ -72,6 +78,31 @@ def compact(frames: np.ndarray) -> np.ndarray:
     return frames.astype(np.float32)
 
 
+def files_fingerprint(root: str | os.PathLike, paths: Sequence[str | os.PathLike]) -> str:
+    """Identity of a set of source files: the resolved ``root`` and a SHA-256 of every file's path,
+    size and ``mtime_ns`` (one ``stat`` per file, no file is read). Another folder, an added, removed,
+    renamed or overwritten recording all give another fingerprint, so another cache directory."""
+    digest, root = hashlib.sha256(), os.fspath(root)
+    for path in paths:
+        st = os.stat(path)
+        digest.update(f"{os.path.relpath(path, root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return f"root={Path(root).resolve()};files={len(paths)};stat={digest.hexdigest()[:32]}"
+
+
+def cache_dir_error(root: Path, err: OSError) -> OSError:
+    """The error to raise when ``cache_dir`` cannot hold the cache: same class, a message with the fix."""
+    if isinstance(err, (NotADirectoryError, FileExistsError)) or (root.exists() and not root.is_dir()):
+        why, cls = "it (or a folder on its path) exists and is not a directory", NotADirectoryError
+    elif isinstance(err, PermissionError) or err.errno in (errno.EACCES, errno.EROFS):
+        why, cls = "it is not writable (permission denied or a read-only file system)", PermissionError
+    else:
+        why, cls = "it could not be created or written", OSError
+    return cls(
+        f"cache_dir {str(root)!r} cannot be used for the frame cache: {why} ({err}). Pass cache_dir=<a writable "
+        "folder> (it is created if missing), or cache_dir=null to read the source files without a cache."
+    )
+
+
 def source_fingerprint(labels: np.ndarray, source_id: str = "") -> str:
     """Identify the source data: sample count, a hash of the labels in order, and ``source_id``
     (e.g. the file's path, size and mtime), so a changed source never reuses another's frames."""
@@ -99,13 +130,18 @@ class CachedFrames(Dataset):
         source_id: str = "",
     ) -> None:
         self.source, self.labels = source, np.asarray(labels, dtype=np.int64)
-        self.directory = Path(root) / cache_key(dataset, split, settings, source_fingerprint(self.labels, source_id))
-        self.directory.mkdir(parents=True, exist_ok=True)
+        root = Path(root)
+        self.directory = root / cache_key(dataset, split, settings, source_fingerprint(self.labels, source_id))
         self.shape_check = shape_check
         info = self.directory / "settings.json"
-        if not info.exists():
-            meta = {"dataset": dataset, "split": split, "n": len(self.labels), **settings_dict(settings)}
-            atomic_write_text(info, json.dumps(meta, indent=1, sort_keys=True, default=str))
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            if not info.exists():
+                meta = {"dataset": dataset, "split": split, "n": len(self.labels), **settings_dict(settings)}
+                meta["source"] = source_id
+                atomic_write_text(info, json.dumps(meta, indent=1, sort_keys=True, default=str))
+        except OSError as err:
+            raise cache_dir_error(root, err) from err
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -151,9 +187,13 @@ class CachedFrames(Dataset):
 
 def atomic_write_text(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 class UncachedFrames(Dataset):

@@ -11,6 +11,8 @@ directories searched, the URL and how to place the file by hand, instead of toni
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,15 +40,45 @@ def missing_message(
 
 
 def _extract_if_archived(directory: Path, filename: str) -> Path | None:
-    from tonic.download_utils import extract_archive
-
     for suffix in (".zip", ".gz", ".tar.gz", ".tgz"):
         archive = directory / f"{filename}{suffix}"
         if archive.is_file():
-            extract_archive(str(archive), str(directory))
-            if (directory / filename).exists():
-                return directory / filename
+            found = extract_into_place(archive, directory, filename)
+            if found is not None:
+                return found
     return None
+
+
+def extract_into_place(archive: Path, directory: Path, filename: str) -> Path | None:
+    """Extract ``archive`` into a temporary folder beside it and move ``filename`` into ``directory`` only
+    once it is complete: a corrupt archive leaves nothing behind (never a 0-byte or partial file), and the
+    archive itself is never modified. Returns ``directory / filename``, or ``None`` if the archive does not
+    hold it."""
+    from tonic.download_utils import extract_archive
+
+    target = directory / filename
+    try:
+        tmp = Path(tempfile.mkdtemp(dir=directory, prefix=f".{filename}.extracting-"))
+    except OSError as err:
+        raise type(err)(
+            f"Cannot extract {archive} into {directory}: {err}. Make {directory} writable, or extract the "
+            f"archive yourself and place {filename} there (or pass data_dir=<a folder that holds it>)."
+        ) from err
+    try:
+        try:
+            extract_archive(str(archive), str(tmp))
+        except Exception as err:  # zlib, gzip, zipfile, tarfile and EOF errors: the archive is damaged
+            raise ValueError(
+                f"Archive {archive} cannot be extracted ({type(err).__name__}: {err}): it is truncated or corrupt. "
+                f"Nothing was written to {target}. Replace the archive with a fresh download (or move it away "
+                f"and pass download=True), or place {filename} itself in {directory}."
+            ) from err
+        if not (tmp / filename).exists():
+            return None
+        os.replace(tmp / filename, target)
+        return target
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def locate(filename: str, directories: Sequence[Path], extract: bool = True) -> Path | None:
@@ -69,13 +101,18 @@ def fetch(
     from tonic.download_utils import download_and_extract_archive
 
     directory.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=directory, prefix=f".{expected}.extracting-"))
     try:
-        download_and_extract_archive(url, str(directory), filename=archive, md5=md5)
-    except Exception as err:  # network, HTTP, checksum or extraction failure: all end the same way
-        raise MissingDataError(missing_message(dataset, expected, searched, url, directory, repr(err))) from err
-    if not (directory / expected).exists():
-        reason = f"the archive {archive} did not contain {expected}"
-        raise MissingDataError(missing_message(dataset, expected, searched, url, directory, reason))
+        try:  # extracted into a temporary folder: an interrupted extraction leaves no partial file behind
+            download_and_extract_archive(url, str(directory), extract_root=str(tmp), filename=archive, md5=md5)
+        except Exception as err:  # network, HTTP, checksum or extraction failure: all end the same way
+            raise MissingDataError(missing_message(dataset, expected, searched, url, directory, repr(err))) from err
+        if not (tmp / expected).exists():
+            reason = f"the archive {archive} did not contain {expected}"
+            raise MissingDataError(missing_message(dataset, expected, searched, url, directory, reason))
+        os.replace(tmp / expected, directory / expected)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return directory / expected
 
 

@@ -20,6 +20,8 @@ on disk when ``cache_dir`` is set. Batches are ``(x (T, B, P, H, W), y (B,))``. 
 from __future__ import annotations
 
 import importlib.util
+import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +29,7 @@ import tonic
 from torch.utils.data import Dataset
 
 from lightning_snn.data.base import SplitDataModule, check_fraction, check_fraction_sum
-from lightning_snn.data.cache import CachedFrames, UncachedFrames
+from lightning_snn.data.cache import CachedFrames, UncachedFrames, files_fingerprint
 from lightning_snn.data.download import MissingDataError, is_local_rank_zero, missing_message, user_dir
 from lightning_snn.data.events import EventFrames
 
@@ -38,14 +40,56 @@ class LocalFiles:
     tonic has no public hook for its presence check: a dataset's ``__init__`` calls the private
     ``_check_exists()`` and, when it is false, ``download()``. Both are overridden here; the contract is
     pinned by ``test_seam_tonic_check_exists_is_called_by_dataset_init`` (tests/test_upstream_seams_data.py).
+
+    When the folder is present, ``_check_exists`` also checks the layout (:meth:`layout_problem`) before
+    tonic derives labels from folder and file names, so a misnamed folder or file raises a ``ValueError``
+    naming it instead of being mislabelled (tonic labels N-MNIST by the last character of the folder
+    name). Each recording is checked (:meth:`check_recording`) before tonic reads it.
     """
 
     allow_download = False
     recording_suffix = ""
+    layout = ""  # the expected layout under the folder, for error messages
 
     def _check_exists(self) -> bool:
         folder = Path(self.location_on_system, self.folder_name)
-        return next(folder.glob(f"**/*{self.recording_suffix}"), None) is not None
+        present = next(folder.glob(f"**/*{self.recording_suffix}"), None) is not None
+        if present:
+            self.check_layout(folder)
+        return present
+
+    def check_layout(self, folder: Path) -> None:
+        """Raise ``ValueError`` on the first folder or file that tonic would mislabel or fail on."""
+        for dirpath, dirs, files in os.walk(folder):
+            dirs.sort()
+            rel = Path(dirpath).relative_to(folder)
+            for name in sorted(files):
+                if name.endswith(self.recording_suffix.lstrip(".")):  # what tonic's walk picks up
+                    problem = self.layout_problem(rel, name)
+                    if problem:
+                        raise ValueError(
+                            f"{type(self).__name__}: recording {Path(dirpath, name)}: {problem}. Expected layout: "
+                            f"{folder}/{self.layout}. Rename it to follow that layout, or move it out of {folder}."
+                        )
+
+    def layout_problem(self, rel: Path, name: str) -> str | None:
+        return None
+
+    def check_recording(self, path: Path) -> None:
+        """Raise ``ValueError`` naming ``path`` if the recording cannot be read whole."""
+
+    def __getitem__(self, index: int):
+        path = Path(self.data[index])
+        self.check_recording(path)
+        try:
+            return super().__getitem__(index)
+        except ImportError:
+            raise
+        except Exception as err:
+            raise ValueError(
+                f"{type(self).__name__}: recording {path} cannot be read ({type(err).__name__}: {err}); it is "
+                f"truncated or corrupt. Extract it again from {self.filename}, or move it out of the dataset folder."
+            ) from err
 
     def _missing(self, reason: str = "") -> MissingDataError:
         root = Path(self.location_on_system)
@@ -65,14 +109,86 @@ class LocalFiles:
 
 class NMNIST(LocalFiles, tonic.datasets.NMNIST):
     recording_suffix = ".bin"
+    layout = "<digit 0-9>/<name>.bin"
+    event_bytes = 5
+
+    def layout_problem(self, rel: Path, name: str) -> str | None:
+        if len(rel.parts) != 1 or rel.parts[0] not in [str(d) for d in range(10)]:
+            return (
+                f"its folder {str(rel)!r} is not one of the class folders '0'...'9' (tonic would label it by the "
+                "last character of the folder name)"
+            )
+        if not name.endswith(".bin"):
+            return f"file name {name!r} does not end in '.bin'"
+        return None
+
+    def check_recording(self, path: Path) -> None:
+        size = path.stat().st_size
+        if size % self.event_bytes:
+            raise ValueError(
+                f"NMNIST: recording {path}: size {size} bytes is not a multiple of {self.event_bytes} (one event is "
+                f"5 bytes: x, y, polarity|t[22:16], t[15:8], t[7:0]); the last event is cut after {size % 5} bytes, "
+                f"so the file is truncated or corrupt. Extract it again from {self.filename}."
+            )
 
 
 class DVSGesture(LocalFiles, tonic.datasets.DVSGesture):
     recording_suffix = ".npy"
+    layout = "user<NN>_<lighting>/<label 0-10>.npy"
+    user_pattern = re.compile(r"user\d+_[^/]+")
+    label_pattern = re.compile(r"\d+\.npy")
+
+    def layout_problem(self, rel: Path, name: str) -> str | None:
+        if rel == Path("."):
+            return None  # tonic reads only the user folders
+        if len(rel.parts) != 1 or not self.user_pattern.fullmatch(rel.parts[0]):
+            return f"its folder {str(rel)!r} is not a user folder named like 'user01_fluorescent'"
+        if not self.label_pattern.fullmatch(name):  # the label range is checked with the other labels
+            return f"file name {name!r} is not '<label>.npy' (a whole-number label, e.g. '3.npy')"
+        return None
+
+    def check_recording(self, path: Path) -> None:
+        check_npy_events(path, columns=4, expected="(N, 4) integer array with columns x, y, p, t (ms)")
 
 
 class CIFAR10DVS(LocalFiles, tonic.datasets.CIFAR10DVS):
     recording_suffix = ".aedat4"
+    layout = "<class>/<name>.aedat4 (class one of airplane, automobile, ..., truck)"
+
+    def layout_problem(self, rel: Path, name: str) -> str | None:
+        if len(rel.parts) != 1 or rel.parts[0] not in self.classes:
+            return f"its folder {str(rel)!r} is not one of the class folders {sorted(self.classes)}"
+        return None
+
+
+def check_npy_events(path: Path, columns: int, expected: str) -> None:
+    """Check the header and size of an ``.npy`` event array without reading its data."""
+    fmt = np.lib.format
+    size = path.stat().st_size
+    fix = "Extract it again from the dataset's archive, or move it out of the dataset folder."
+    try:
+        with open(path, "rb") as f:
+            version = fmt.read_magic(f)
+            read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            shape, fortran, dtype = read_header(f)
+            offset = f.tell()
+    except (ValueError, EOFError, OSError) as err:
+        what = "empty (0 bytes)" if size == 0 else f"not a NumPy .npy file ({err})"
+        raise ValueError(f"recording {path}: the file is {what}; expected a {expected}. {fix}") from err
+    if dtype.hasobject:
+        raise ValueError(
+            f"recording {path}: dtype {dtype} holds Python objects (a pickled array), which are never loaded; "
+            f"expected a {expected}. {fix}"
+        )
+    if len(shape) != 2 or shape[1] != columns or dtype.kind not in "iuf":
+        raise ValueError(f"recording {path}: array of shape {shape} and dtype {dtype}; expected a {expected}. {fix}")
+    needed = offset + int(np.prod(shape)) * dtype.itemsize
+    if size != needed:
+        why = "truncated" if size < needed else "followed by extra bytes"
+        raise ValueError(
+            f"recording {path}: its header declares shape {shape} ({needed} bytes) but the file has {size} bytes: "
+            f"it is {why}. {fix}"
+        )
 
 
 class FramesSource:
@@ -140,8 +256,16 @@ class EventFramesDataModule(SplitDataModule):
             return UncachedFrames(source, labels)
         expected = self.transform.output_shape()
         check = lambda f: None if f.shape == expected else f"shape {f.shape}, expected {expected}"  # noqa: E731
+        folder = Path(dataset.location_on_system, dataset.folder_name)
         return CachedFrames(
-            source, labels, self.cache_dir, self.tonic_class.__name__, file_split, self.transform, check
+            source,
+            labels,
+            self.cache_dir,
+            self.tonic_class.__name__,
+            file_split,
+            self.transform,
+            check,
+            source_id=files_fingerprint(folder, dataset.data),  # the folder and every recording's stat
         )
 
     def build_splits(self) -> dict[str, Dataset]:

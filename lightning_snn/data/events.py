@@ -45,7 +45,17 @@ def pool_units(units: np.ndarray, n_units: int, n_channels: int, where: str = "e
     """Channel index ``floor(u * n_channels / n_units)`` of every unit (sum-pooling adjacent units)."""
     if not 1 <= n_channels <= n_units:
         raise ValueError(f"n_channels must be in [1, {n_units}], got {n_channels}.")
-    units = np.asarray(units, dtype=np.int64)
+    units = np.asarray(units)
+    if units.dtype.kind not in "iub":
+        if units.dtype.kind != "f":
+            raise ValueError(f"{where}: unit indices have dtype {units.dtype}; expected integers in [0, {n_units}).")
+        bad = ~np.isfinite(units) | (units != np.round(units))
+        if bad.any():
+            raise ValueError(
+                f"{where}: unit index {units[bad][0]} is not a whole number; expected integer unit indices in "
+                f"[0, {n_units}). Units are never truncated: fix the recording (write units as integers)."
+            )
+    units = units.astype(np.int64)
     if units.size and (units.min() < 0 or units.max() >= n_units):
         raise ValueError(
             f"{where}: unit indices must be in [0, {n_units}), found range [{units.min()}, {units.max()}]."
@@ -90,6 +100,12 @@ def bin_spike_train(
 ) -> np.ndarray:
     """Counts ``(T, n_channels)`` (float32) of a spike train; see the module docstring."""
     times = np.asarray(times, dtype=np.float64)
+    if np.shape(units) != times.shape or times.ndim != 1:
+        raise ValueError(
+            f"{where}: {times.shape} timestamps but {np.shape(units)} unit indices; expected two 1-d arrays of "
+            "equal length (one time and one unit per spike; in SHD/SSC spikes/times[i] and spikes/units[i]). "
+            "The recording is corrupt: fix or replace the file."
+        )
     check_timestamps(times, where)
     channels = pool_units(units, n_units, n_channels, where)
     steps, n = time_bins(times, n_steps, duration, dt)

@@ -86,13 +86,21 @@ def load_mnist_split(directory: str | Path, split: str) -> tuple[np.ndarray, np.
     if not directory.is_dir():
         raise FileNotFoundError(f"MNIST data_dir {str(directory)!r} is not a directory.")
     image_name, label_name = MNIST_FILES[split]
-    images, labels = read_idx(find_idx_file(directory, image_name)), read_idx(find_idx_file(directory, label_name))
+    label_path = find_idx_file(directory, label_name)
+    images, labels = read_idx(find_idx_file(directory, image_name)), read_idx(label_path)
     if images.ndim != 3 or labels.ndim != 1:
         raise ValueError(
             f"MNIST {split}: expected images (N, rows, cols) and labels (N,); got {images.shape} and {labels.shape}."
         )
     if len(images) != len(labels):
         raise ValueError(f"MNIST {split}: {len(images)} images but {len(labels)} labels; the files do not match.")
+    bad = np.flatnonzero((labels < 0) | (labels >= 10))
+    if bad.size:
+        raise ValueError(
+            f"MNIST label file {label_path}: label {labels[bad[0]]} at index {bad[0]} is out of range [0, 10) "
+            f"({bad.size} bad labels); expected digits 0-9. Is this an MNIST label file? Replace it with the "
+            f"standard {label_name}."
+        )
     return images, labels
 
 

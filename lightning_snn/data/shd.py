@@ -57,7 +57,7 @@ class HeidelbergFile:
                     raise ValueError(
                         f"HDF5 file {self.path} has no key {key!r}; expected keys {KEYS} (SHD/SSC format)."
                     )
-            self.labels = self._read(f, "labels", slice(None)).astype(np.int64)
+            self.labels = integer_labels(self._read(f, "labels", slice(None)), f"HDF5 file {self.path}, key 'labels'")
             lengths = {key: len(f[key]) for key in KEYS}
         if len(set(lengths.values())) != 1:
             raise ValueError(
@@ -71,12 +71,19 @@ class HeidelbergFile:
             )
 
     def _open(self) -> h5py.File:
+        check_readable(self.path)
         try:
             return h5py.File(self.path, "r")
         except OSError as err:
+            if "unable to lock file" in str(err).lower():
+                raise OSError(
+                    f"HDF5 file {self.path} cannot be opened because HDF5 could not lock it ({err}); the file itself "
+                    "may be fine. Set the environment variable HDF5_USE_FILE_LOCKING=FALSE (e.g. on NFS), or make "
+                    "sure no other process holds it open for writing."
+                ) from err
             raise ValueError(
                 f"HDF5 file {self.path} cannot be opened: it is truncated or corrupt ({err}). "
-                "Delete it and download it again."
+                "Replace it with a fresh copy (download it again, or extract it again from its archive)."
             ) from err
 
     def _read(self, f: h5py.File, key: str, index) -> np.ndarray:
@@ -116,6 +123,51 @@ class HeidelbergFile:
             self.close()
         except Exception:
             pass
+
+
+def check_readable(path: Path) -> None:
+    """Open ``path`` for reading with the OS (not HDF5), so that a missing file, a directory or a permission
+    problem is reported as what it is, never as corruption (whose fix would delete a good file)."""
+    try:
+        with open(path, "rb") as f:
+            f.read(8)
+    except IsADirectoryError as err:
+        raise IsADirectoryError(
+            f"{path} is a directory, expected an SHD/SSC HDF5 file there. Move the directory away and place the "
+            "file at that path (or pass data_dir=<the folder that holds the file>)."
+        ) from err
+    except PermissionError as err:
+        raise PermissionError(
+            f"HDF5 file {path} cannot be read: permission denied ({err}). The file is not damaged: give this user "
+            f"read permission (e.g. chmod a+r {path}) or copy it to a folder you can read and pass data_dir=<it>."
+        ) from err
+    except FileNotFoundError as err:
+        raise FileNotFoundError(
+            f"HDF5 file {path} disappeared after it was found ({err}); was it moved or deleted while training? "
+            "Place it back at that path."
+        ) from err
+    except OSError as err:
+        raise OSError(f"HDF5 file {path} cannot be read by the operating system ({err}); check the disk.") from err
+
+
+def integer_labels(values: np.ndarray, where: str) -> np.ndarray:
+    """``values`` as int64, refusing fractional, non-finite or non-numeric labels instead of truncating them."""
+    values = np.asarray(values)
+    if values.dtype.kind in "iub":
+        return values.astype(np.int64)
+    if values.dtype.kind != "f":
+        raise ValueError(
+            f"{where}: labels have dtype {values.dtype}; expected integer class indices. "
+            "Is this the right file for this dataset?"
+        )
+    bad = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)))
+    if bad.size:
+        raise ValueError(
+            f"{where}: label {values[bad[0]]} at index {bad[0]} is not a whole number ({bad.size} such labels); "
+            "expected integer class indices. Labels are never rounded or truncated: fix the file (write the "
+            "labels as integers)."
+        )
+    return values.astype(np.int64)
 
 
 class BinnedSource:
