@@ -17,14 +17,17 @@ module declares is a weight.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.utilities.model_helpers import _restricted_classmethod
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from lightning_snn.checkpoint_io import diagnose_checkpoint
 from lightning_snn.models.network import build_network
 from lightning_snn.roles import parameter_roles
 
@@ -67,6 +70,19 @@ def readout_logits(out: torch.Tensor, readout: str, lengths: torch.Tensor | None
     return total / steps
 
 
+def check_rate(name: str, value: Any, expected: str, positive: bool = False, optional: bool = False) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is a finite real number, > 0 with ``positive``
+    (else >= 0), or ``None`` with ``optional``."""
+    if value is None and optional:
+        return
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or (value <= 0 if positive else value < 0):
+        raise ValueError(
+            f"{name} must be {expected}; got {value!r}. Pass a valid {name} "
+            f"(from the CLI: --model.init_args.{name} <value>)."
+        )
+
+
 class SpikingClassifier(L.LightningModule):
     """Classification with a spiking network (see the module docstring)."""
 
@@ -92,16 +108,23 @@ class SpikingClassifier(L.LightningModule):
             raise ValueError(f"Unknown optimizer {optimizer!r}; expected 'adam', 'adamw' or 'sgd'.")
         if scheduler not in ("cosine", "none"):
             raise ValueError(f"Unknown scheduler {scheduler!r}; expected 'cosine' or 'none'.")
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr}.")
-        for name, value in (("tau_lr", tau_lr), ("delay_lr", delay_lr)):
-            if value is not None and value < 0:
-                raise ValueError(f"{name} must be >= 0 (0 freezes those parameters) or None, got {value}.")
+        check_rate("lr", lr, "> 0 and finite (e.g. 1e-3)", positive=True)
+        check_rate("tau_lr", tau_lr, ">= 0 and finite (0 freezes τ) or None (τ then uses lr)", optional=True)
+        check_rate("delay_lr", delay_lr, ">= 0 and finite (0 freezes delays) or None (100 * lr)", optional=True)
+        check_rate("weight_decay", weight_decay, ">= 0 and finite (0 disables weight decay)")
         self.network = build_network(network) if isinstance(network, dict) else network
-        num_classes = num_classes or getattr(self.network, "n_outputs", None)
-        if not num_classes or num_classes < 2:
+        n_outputs = getattr(self.network, "n_outputs", None)
+        if num_classes is not None and isinstance(n_outputs, int) and num_classes != n_outputs:
             raise ValueError(
-                f"num_classes must be >= 2; got {num_classes}. Pass num_classes or give the network n_outputs."
+                f"num_classes={num_classes!r} does not match the network's n_outputs={n_outputs} "
+                f"({type(self.network).__name__}.n_outputs): the logits have {n_outputs} columns, one per class. "
+                f"Omit num_classes (it defaults to n_outputs) or build the network with n_outputs={num_classes!r}."
+            )
+        num_classes = num_classes if num_classes is not None else n_outputs
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(
+                f"num_classes must be an integer >= 2; got {num_classes!r}. Pass num_classes or give the network "
+                "an integer n_outputs >= 2."
             )
         spec = getattr(self.network, "spec", None)
         self.save_hyperparameters(ignore=["network"])
@@ -113,6 +136,19 @@ class SpikingClassifier(L.LightningModule):
                 for stage in ("train_acc", "val_acc", "test_acc")
             }
         )
+
+    @_restricted_classmethod  # like Lightning's: calling it on an instance is an error
+    def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, **kwargs: Any) -> SpikingClassifier:
+        """Lightning's ``load_from_checkpoint``; a broken local file (empty, truncated, text, not a Lightning
+        checkpoint) raises :class:`~lightning_snn.checkpoint_io.CheckpointError` naming the file and the fault
+        instead of a raw ``EOFError`` / ``KeyError`` / ``UnpicklingError``."""
+        try:
+            return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
+        except Exception as err:
+            problem = diagnose_checkpoint(checkpoint_path, weights_only=kwargs.get("weights_only"))
+            if problem is None:
+                raise
+            raise problem from err
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.network(x)
