@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 import os
 from collections.abc import Iterator
 
@@ -58,29 +59,87 @@ def network_call() -> Iterator[bool]:
         _INSIDE_NETWORK.reset(token)
 
 
-def check_nan(x: torch.Tensor, where: str) -> None:
-    """Raise a ``ValueError`` if ``x`` holds a NaN (a host sync: debug mode only)."""
-    if torch.isnan(x).any():
+def check_nan(x: torch.Tensor, where: str, what: str = "input") -> None:
+    """Raise a ``ValueError`` if ``x`` holds a NaN or ±inf (a host sync: debug mode only)."""
+    if not bool(torch.isfinite(x).all()):
+        n_nan, n_inf = int(torch.isnan(x).sum()), int(torch.isinf(x).sum())
+        kind = "NaN" if n_nan else "inf"
         raise ValueError(
-            f"{where} received NaN in its input of shape {tuple(x.shape)} "
-            f"({int(torch.isnan(x).sum())} of {x.numel()} values)."
+            f"{where} received {kind} in its {what} of shape {tuple(x.shape)} "
+            f"({n_nan} NaN and {n_inf} inf of {x.numel()} values)."
+        )
+
+
+def check_tensor(x: object, where: str) -> None:
+    """Raise a ``TypeError`` unless ``x`` is a ``torch.Tensor`` (a numpy array, a list...)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(
+            f"{where} expects a torch.Tensor of shape (T, B, C); got {type(x).__module__}.{type(x).__name__}. "
+            "Convert it first, e.g. torch.as_tensor(x, dtype=torch.float32)."
         )
 
 
 def check_time_major(x: torch.Tensor, n_features: int, where: str) -> None:
-    """Raise a ``ValueError`` unless ``x`` is a floating-point ``(T, B, n_features)`` tensor with T >= 1.
+    """Raise unless ``x`` is a floating-point ``torch.Tensor`` of shape ``(T, B, n_features)``, T, B >= 1.
 
-    Reads only the tensor's metadata (no sync); looks for NaN too in debug mode (:func:`nan_checks`).
+    Checks, from the tensor's metadata only (no sync): the type (``TypeError`` for a numpy array or
+    anything else that is not a tensor), the shape (three dimensions, the last ``n_features``, at
+    least one step and one sample: ``ValueError``) and the dtype (floating point: ``ValueError``).
+    It does *not* look at values; NaN and inf are looked for only in debug mode (:func:`nan_checks`).
+    A floating dtype other than the module's is accepted: see :func:`match_dtype`.
     """
-    if x.dim() != 3 or x.shape[-1] != n_features or x.shape[0] < 1:
+    check_tensor(x, where)
+    if x.dim() != 3 or x.shape[-1] != n_features or x.shape[0] < 1 or x.shape[1] < 1:
         raise ValueError(
-            f"{where} expects time-major input (T, B, {n_features}) with T >= 1; got shape {tuple(x.shape)}. "
-            "Batches are (T, B, C): transpose batch-major data with x.transpose(0, 1)."
+            f"{where} expects time-major input (T, B, {n_features}) with T >= 1 and B >= 1; "
+            f"got shape {tuple(x.shape)}. Batches are (T, B, C): transpose batch-major data with x.transpose(0, 1)."
         )
     if not x.is_floating_point():
         raise ValueError(f"{where} expects a floating-point input, got {x.dtype}; cast event frames with x.float().")
     if nan_checks_enabled():
         check_nan(x, where)
+
+
+def match_dtype(x: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+    """``x`` cast to ``dtype`` (the module's parameter dtype) unless autocast is on or it already matches.
+
+    Lets a float16/bfloat16/float64 input reach a float32 ``Linear`` or ``Conv`` outside autocast
+    (the output then has the module's dtype). Reads metadata only."""
+    if dtype is None or x.dtype == dtype or not x.is_floating_point() or torch.is_autocast_enabled(x.device.type):
+        return x
+    return x.to(dtype)
+
+
+def check_int(value: object, name: str, where: str, minimum: int | None = 1, maximum: int | None = None) -> int:
+    """``value`` as an ``int``: ``TypeError`` unless it is an integer (``bool`` and floats such as 2.0
+    are not), ``ValueError`` outside ``[minimum, maximum]`` (``None``: unbounded)."""
+    bounds = "".join(
+        [f" >= {minimum}" if minimum is not None else "", f" and <= {maximum}" if maximum is not None else ""]
+    )
+    if isinstance(value, bool) or not (isinstance(value, int) or _is_integer_like(value)):
+        raise TypeError(f"{where}: {name} must be an integer{bounds}, got {value!r} ({type(value).__name__}).")
+    value = int(value)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValueError(f"{where}: {name} must be an integer{bounds}, got {value}.")
+    return value
+
+
+def _is_integer_like(value: object) -> bool:
+    """numpy integers and 0-dim integer tensors count as integers; floats (even 2.0) do not."""
+    if isinstance(value, torch.Tensor):
+        return value.dim() == 0 and not value.is_floating_point() and not value.is_complex()
+    return type(value).__module__ == "numpy" and "int" in type(value).__name__
+
+
+def check_finite_number(value: object, name: str, where: str) -> float:
+    """``value`` as a finite ``float``: ``TypeError`` unless it is a real number, ``ValueError`` for NaN/±inf."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise TypeError(f"{where}: {name} must be a finite number, got {value!r} ({type(value).__name__}).") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{where}: {name} must be a finite number, got {number}.")
+    return number
 
 
 def check_layer_input(x: torch.Tensor, n_features: int, where: str) -> None:

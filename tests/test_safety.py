@@ -39,8 +39,9 @@ def make_module(cls=SpikingClassifier, **kwargs) -> SpikingClassifier:
     return cls(net, readout="per_step", lr=0.01, scheduler="none", **kwargs)
 
 
-def fit(module, tmp_path, guard=None, max_epochs=2, callbacks=()) -> L.Trainer:
+def fit(module, tmp_path, guard=None, max_epochs=2, callbacks=(), **trainer_kwargs) -> L.Trainer:
     trainer = L.Trainer(
+        **trainer_kwargs,
         accelerator="cpu",
         max_epochs=max_epochs,
         logger=False,
@@ -102,10 +103,13 @@ def test_check_every_n_steps_checks_only_due_steps(tmp_path):
     with pytest.raises(NonFiniteError, match="training loss is nan at epoch 1, global step 2"):
         fit(make_module(NaNLossAt, nan_at_step=2), tmp_path, guard=NonFiniteGuard(check_every_n_steps=2))
     # Step 1 is not checked with n=2: the NaN goes through the step and, with the debug option on, the
-    # next forward pass trips the first layer's own input check instead of the guard.
+    # next forward pass trips the first layer's own input check instead of the guard ...
     with pytest.raises(ValueError, match="received NaN in its input"):
         guard = NonFiniteGuard(check_every_n_steps=2, check_layer_inputs=True)
-        fit(make_module(NaNLossAt, nan_at_step=1), tmp_path, guard=guard)
+        fit(make_module(NaNLossAt, nan_at_step=1), tmp_path, guard=guard, enable_checkpointing=False)
+    # ... and a checkpoint due before that forward pass is refused, whatever the interval.
+    with pytest.raises(NonFiniteError, match="before a checkpoint save"):
+        fit(make_module(NaNLossAt, nan_at_step=1), tmp_path, guard=NonFiniteGuard(check_every_n_steps=2))
 
 
 def test_guard_obeys_the_decision_reduced_over_ranks(tmp_path, monkeypatch):

@@ -53,8 +53,14 @@ class DelaySigmaSchedule(Callback):
         self, start: float | None = None, end: float = 0.23, fraction: float = 0.25, interval: str = "step"
     ) -> None:
         super().__init__()
-        if end < 0:
-            raise ValueError(f"DelaySigmaSchedule: end must be >= 0, got {end}.")
+        if not isinstance(end, (int, float)) or isinstance(end, bool) or not math.isfinite(end) or end < 0:
+            raise ValueError(f"DelaySigmaSchedule: end must be >= 0 and finite, got {end!r}; the papers use end=0.23.")
+        if start is not None and (
+            not isinstance(start, (int, float)) or isinstance(start, bool) or not math.isfinite(start) or start < 0
+        ):
+            raise ValueError(f"DelaySigmaSchedule: start must be None or a finite number >= 0, got {start!r}.")
+        if not isinstance(fraction, (int, float)) or isinstance(fraction, bool) or not math.isfinite(fraction):
+            raise ValueError(f"DelaySigmaSchedule: fraction must be a number in (0, 1], got {fraction!r}.")
         if start is not None and end > start:
             raise ValueError(
                 f"DelaySigmaSchedule: end={end} is above start={start}; σ must decay. "
@@ -77,6 +83,11 @@ class DelaySigmaSchedule(Callback):
             start = self.starts[name]
         else:
             start = float(tensor.detach().abs().max())
+        if not math.isfinite(start):
+            raise ValueError(
+                f"DelaySigmaSchedule: the start σ of {name!r} is {start}; set it to a finite value "
+                "(layer.set_sigma(...)) or pass an explicit start."
+            )
         if self.end > start:
             raise ValueError(
                 f"DelaySigmaSchedule: end={self.end} is above the start σ={start} of {name!r}; pass a smaller end "

@@ -8,6 +8,11 @@ may last days. The guard checks, every ``check_every_n_steps`` optimiser steps:
 2. every gradient, before the optimiser step (and before clipping), naming the first bad parameter;
 3. every parameter, after the step.
 
+and, whatever the interval, every parameter again before each checkpoint is saved
+(``on_save_checkpoint``), so no checkpoint ever holds a non-finite parameter. When several
+parameters are bad, the declared time constants (role ``"tau"``) are named first: a NaN τ poisons
+every gradient and parameter downstream, so it is the likely cause.
+
 The first failure raises :class:`NonFiniteError` whose message names the quantity, the step and
 epoch and, for parameters declared as time constants (role ``"tau"``, :mod:`lightning_snn.roles`),
 the module whose τ failed, with the fixes to try. Raising
@@ -154,13 +159,30 @@ class NonFiniteGuard(Callback):
     ) -> None:
         if not (self.check_gradients and self._due(trainer)) or str(trainer.precision).startswith("16"):
             return
-        found = first_non_finite((n, p.grad) for n, p in pl_module.named_parameters())
+        found = first_non_finite(self._tau_first((n, p.grad) for n, p in pl_module.named_parameters()))
         bad = (
             None
             if found is None
             else f"the gradient of {describe(found[0], self.tau_layers)} has {count_bad(found[1])}"
         )
         self._fail(trainer, bad)
+
+    def _tau_first(self, named: Iterable[tuple[str, torch.Tensor | None]]) -> list[tuple[str, torch.Tensor | None]]:
+        """The declared time constants first (a NaN τ is the cause when other parameters are bad too)."""
+        named = list(named)
+        return [p for p in named if p[0] in self.tau_layers] + [p for p in named if p[0] not in self.tau_layers]
+
+    def _check_parameters(self, trainer: L.Trainer, pl_module: L.LightningModule, when: str) -> None:
+        found = first_non_finite(self._tau_first(pl_module.named_parameters()))
+        bad = None if found is None else f"{describe(found[0], self.tau_layers)} has {count_bad(found[1])} {when}"
+        self._fail(trainer, bad)
+
+    @override
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        """Every checkpoint, whatever ``check_every_n_steps``: a bad parameter raises before it is written."""
+        if not self.tau_layers:
+            self.tau_layers = tau_layers(pl_module)
+        self._check_parameters(trainer, pl_module, "before a checkpoint save (the checkpoint was not written)")
 
     @override
     def on_train_batch_end(
@@ -170,10 +192,4 @@ class NonFiniteGuard(Callback):
         # global_step was already incremented by the step that just ran: check that step's result.
         if (trainer.global_step - 1) % self.check_every_n_steps != 0:
             return
-        found = first_non_finite(pl_module.named_parameters())
-        bad = (
-            None
-            if found is None
-            else f"{describe(found[0], self.tau_layers)} has {count_bad(found[1])} after the optimiser step"
-        )
-        self._fail(trainer, bad)
+        self._check_parameters(trainer, pl_module, "after the optimiser step")

@@ -13,6 +13,15 @@ with :math:`V[-1] = V_r`, :math:`V_r` = ``v_reset`` for the hard reset and 0 for
 β has shape ``()`` (one τ per layer) or ``(N,)`` (one per neuron); θ likewise.
 
 ``lif_reference`` is the plain-autograd loop every faster path is tested against.
+
+**Non-finite values.** Every path (``lif_reference``, the fused PyTorch loop that CUDA runs, the
+compiled CPU kernel) follows one rule, without a host sync: :math:`S[t] = \Theta(u) + 0 \cdot u` with
+:math:`u = H[t] - \theta`, so a spike is NaN wherever :math:`u` is NaN or ±inf. A NaN or ±inf input, a
+NaN τ (β) or a non-finite θ therefore makes the affected neurons' spikes NaN from that step on (the
+reset carries the NaN into V), never a silent 0 or 1: the loss becomes NaN and
+:class:`~lightning_snn.callbacks.NonFiniteGuard` stops the run. Gradients of such outputs are NaN or
+meaningless. In the debug mode :func:`lightning_snn.validation.nan_checks`,
+:class:`~lightning_snn.neurons.lif.LearnableLIF` raises a ``ValueError`` naming itself instead.
 """
 
 from __future__ import annotations

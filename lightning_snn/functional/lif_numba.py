@@ -41,20 +41,24 @@ if numba is not None:
 
     @numba.njit(cache=True, parallel=True)
     def _forward(x, beta, scale, thr, decay_input, hard, rest, h, spikes):
-        """Fill ``h`` (T, B, N) with the charged membrane H and ``spikes`` with ``H >= θ``.
+        """Fill ``h`` (T, B, N) with the charged membrane H and ``spikes`` with ``H >= θ`` (NaN where
+        H - θ is not finite: the rule of :mod:`lightning_snn.functional.lif`).
 
         β, ``scale = 1 - β``, θ have length N; ``rest`` is an array of x's dtype, so float32 stays
         float32 (the rounding of the reference loop). Branch-free so the inner loop vectorises."""
         steps, batch, n = x.shape
         r = rest[0]
         one = scale.dtype.type(1.0)
+        zero = one - one
         for bi in numba.prange(batch):
             v = np.zeros(n, x.dtype)  # V - rest
             for t in range(steps):
                 for k in range(n):
                     drive = scale[k] * x[t, bi, k] if decay_input else x[t, bi, k]
                     hh = r + beta[k] * v[k] + drive
-                    s = one if hh >= thr[k] else 0 * one  # H - θ >= 0
+                    u = hh - thr[k]
+                    # Θ(u), plus u·0: NaN where u is NaN or ±inf (the shared non-finite rule), else +0
+                    s = (one if u >= zero else zero) + u * zero
                     h[t, bi, k] = hh
                     spikes[t, bi, k] = s
                     v[k] = (hh - r) * (one - s) if hard else hh - thr[k] * s

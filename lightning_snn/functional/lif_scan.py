@@ -66,13 +66,15 @@ def _charge(x_t, v, beta, cfg: LIFConfig, rest: float, out: torch.Tensor) -> tor
 
 
 def _spike_into(u: torch.Tensor, cfg: LIFConfig, out: torch.Tensor) -> torch.Tensor:
-    """``S = Θ(u)`` (1 where u >= 0) as floats into ``out``: ``clamp(sign(u) + 1, max=1)``.
+    """``S = Θ(u)`` (1 where u >= 0) as floats into ``out``: ``clamp(sign(u) + 1, max=1) + 0·u``.
 
-    Float arithmetic is several times faster than a comparison plus a bool→float cast on CPU.
-    A non-Heaviside spike function (a smooth one, in the gradient tests) is evaluated as given.
+    Float arithmetic is several times faster than a comparison plus a bool→float cast on CPU. The
+    ``0·u`` term is the non-finite rule (:mod:`lightning_snn.functional.lif`): NaN where u is NaN or
+    ±inf, +0 elsewhere; ``u`` (a temporary) is overwritten. A non-Heaviside spike function (a smooth
+    one, in the gradient tests) is evaluated as given.
     """
     if isinstance(cfg.surrogate, Surrogate):
-        return torch.sign(u, out=out).add_(1.0).clamp_(max=1.0)
+        return torch.sign(u, out=out).add_(1.0).clamp_(max=1.0).add_(u.mul_(0.0))
     return out.copy_(cfg.surrogate.spike(u))
 
 

@@ -45,9 +45,12 @@ def check_d_state(d_state: int) -> int:
 
 
 def check_dt_bounds(dt_min: float, dt_max: float) -> None:
-    """Raise unless ``0 < dt_min < dt_max``."""
-    if not (dt_min > 0 and dt_max > 0):
-        raise ValueError(f"dt bounds must be positive; got dt_min={dt_min}, dt_max={dt_max}.")
+    """Raise unless ``0 < dt_min < dt_max < inf`` (an infinite bound makes every output NaN)."""
+    if not (dt_min > 0 and dt_max > 0 and math.isfinite(dt_min) and math.isfinite(dt_max)):
+        raise ValueError(
+            f"S4D dt bounds must be finite positive numbers; got dt_min={dt_min}, dt_max={dt_max} "
+            "(the default is dt_min=0.001, dt_max=0.1)."
+        )
     if not dt_min < dt_max:
         raise ValueError(
             f"dt bounds are inverted or empty: dt_min={dt_min} must be < dt_max={dt_max}. "
@@ -133,6 +136,9 @@ def causal_fft_conv(u: torch.Tensor, kernel: torch.Tensor, chunk_elements: int =
     steps, batch, channels = u.shape
     if kernel.shape != (channels, steps):
         raise ValueError(f"kernel shape {tuple(kernel.shape)} does not match input (T, B, H) = {tuple(u.shape)}.")
+    dtype = u.dtype
+    if dtype in (torch.float16, torch.bfloat16):  # FFTs of half tensors are not supported on every device
+        u = u.float()
     n = 2 * steps
     k_f = torch.fft.rfft(kernel.to(u.dtype), n=n, dim=-1)  # (H, n/2+1)
     per_chunk = max(1, chunk_elements // (channels * n))
@@ -140,7 +146,7 @@ def causal_fft_conv(u: torch.Tensor, kernel: torch.Tensor, chunk_elements: int =
         torch.fft.irfft(torch.fft.rfft(u[:, i : i + per_chunk].permute(1, 2, 0), n=n, dim=-1) * k_f, n=n, dim=-1)
         for i in range(0, batch, per_chunk)
     ]
-    return torch.cat(chunks, 0)[..., :steps].permute(2, 0, 1)  # (T, B, H)
+    return torch.cat(chunks, 0)[..., :steps].permute(2, 0, 1).to(dtype)  # (T, B, H)
 
 
 def s4d_step(

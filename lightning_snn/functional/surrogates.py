@@ -72,8 +72,11 @@ def definition(name: str) -> SurrogateDefinition:
 
 
 def heaviside(u: torch.Tensor) -> torch.Tensor:
-    """The spike: 1 where ``u >= 0``, else 0, in ``u``'s dtype."""
-    return (u >= 0).to(u.dtype)
+    """The spike: 1 where ``u >= 0``, else 0, in ``u``'s dtype; NaN where ``u`` is NaN or ±inf.
+
+    The NaN is the non-finite rule shared by every LIF path (:mod:`lightning_snn.functional.lif`):
+    a non-finite membrane, input, τ or θ gives a NaN spike instead of a silent 0 or 1 (``0·u``)."""
+    return (u >= 0).to(u.dtype) + u * 0
 
 
 class _SurrogateSpike(torch.autograd.Function):

@@ -59,7 +59,11 @@ def decay_from_raw(raw: torch.Tensor, parametrisation: str, dt: float, tau_min: 
         k = inward_clamp(torch.sigmoid(raw), dt / tau_max, dt / tau_min)
         return 1.0 - k
     if parametrisation == "log":
-        alpha = torch.exp(-dt / torch.exp(raw))
+        # The raw value is brought inside [ln τ_min, ln τ_max] first (with the inward gradient), then
+        # α = exp(-dt·e^{-r}): far outside the bounds, exp(-dt/e^r)'s gradient is 0·inf = NaN (r < -45
+        # or r > 88 in float32); at the bound it is finite. A NaN raw stays NaN (clamp keeps it).
+        r = inward_clamp(raw, math.log(tau_min), math.log(tau_max))
+        alpha = torch.exp(-dt * torch.exp(-r))
         return inward_clamp(alpha, math.exp(-dt / tau_min), math.exp(-dt / tau_max))
     raise ValueError(f"Unknown tau parametrisation {parametrisation!r}; expected one of {PARAMETRISATIONS}.")
 

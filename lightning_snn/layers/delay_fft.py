@@ -34,7 +34,8 @@ def _gaussian_taps(delay: torch.Tensor, sigma: torch.Tensor | float, max_delay: 
     width = torch.as_tensor(sigma, device=delay.device, dtype=delay.dtype).abs() + DCLS_SIGMA_FLOOR
     z = -0.5 * ((j - delay) / width) ** 2
     # exp(z) below e^-60 is zeroed: it changes nothing visible, and float32 denormals are ~50x slower.
-    g = torch.where(z > -60.0, z.exp(), torch.zeros_like(z))
+    # (z < -60, not z > -60: a NaN z, from a NaN σ or delay, stays NaN instead of becoming a silent 0.)
+    g = torch.where(z < -60.0, torch.zeros_like(z), z.exp())
     return g / (g.sum(0, keepdim=True) + 1e-7)
 
 
@@ -113,7 +114,7 @@ class GaussianDelayTaps(torch.autograd.Function):
     def forward(ctx, weight: torch.Tensor, delay: torch.Tensor, width: torch.Tensor, taps: int) -> torch.Tensor:
         j = torch.arange(taps, device=delay.device, dtype=delay.dtype)[:, None, None]
         z = ((j - delay) / width).square_().mul_(-0.5)
-        g = torch.where(z > -60.0, z.exp_(), 0.0)  # no float32 denormals (see _gaussian_taps)
+        g = torch.where(z < -60.0, 0.0, z.exp_())  # no float32 denormals; a NaN stays NaN (see _gaussian_taps)
         g = g.div_(g.sum(0, keepdim=True).add_(1e-7))
         ctx.save_for_backward(weight, delay, g, width)
         return g * weight

@@ -59,6 +59,14 @@ def dcls_kernel(weight: torch.Tensor, delay: torch.Tensor, sigma: torch.Tensor, 
     return construct(weight[..., None], positions, sigma.expand_as(positions))
 
 
+def check_sigma(value: object) -> float:
+    """σ as a float: a finite number >= 0 (a NaN σ would make the FFT path output exactly 0)."""
+    sigma = validation.check_finite_number(value, "sigma", "DelayedLinear")
+    if sigma < 0:
+        raise ValueError(f"DelayedLinear: sigma must be a finite number >= 0, got {sigma}.")
+    return sigma
+
+
 class DelayedLinear(nn.Module):
     """Dense synapses with learnable delays (see the module docstring)."""
 
@@ -74,18 +82,16 @@ class DelayedLinear(nn.Module):
         integer_eval: bool = True,
     ) -> None:
         super().__init__()
-        if in_features < 1 or out_features < 1:
-            raise ValueError(f"DelayedLinear needs in_features, out_features >= 1; got {in_features}, {out_features}.")
-        if not isinstance(max_delay, int) or max_delay < 1:
+        in_features = validation.check_int(in_features, "in_features", "DelayedLinear")
+        out_features = validation.check_int(out_features, "out_features", "DelayedLinear")
+        if isinstance(max_delay, bool) or not isinstance(max_delay, int) or max_delay < 1:
             raise ValueError(
                 f"DelayedLinear: max_delay must be an integer >= 1 (the number of delay taps; 1 = no delay), "
                 f"got {max_delay!r}."
             )
         if backend not in BACKENDS:
             raise ValueError(f"DelayedLinear: unknown backend {backend!r}; expected one of {BACKENDS}.")
-        sigma = max_delay / 2 if sigma is None else float(sigma)
-        if sigma < 0:
-            raise ValueError(f"DelayedLinear: sigma must be >= 0, got {sigma}.")
+        sigma = max_delay / 2 if sigma is None else check_sigma(sigma)
         self.in_features, self.out_features, self.max_delay = in_features, out_features, max_delay
         self.backend, self.integer_eval = backend, integer_eval
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
@@ -107,13 +113,13 @@ class DelayedLinear(nn.Module):
         return InwardClamp.apply(self.delay_position, 0.0, self.max_delay - 1.0)
 
     def set_sigma(self, value: float) -> None:
-        if value < 0:
-            raise ValueError(f"DelayedLinear: sigma must be >= 0, got {value}.")
-        self.sigma.fill_(float(value))
+        """Set the kernel width σ (a finite number >= 0)."""
+        self.sigma.fill_(check_sigma(value))
 
     def forward(self, x: torch.Tensor, integer: bool | None = None) -> torch.Tensor:
         """``(T, B, in)`` → ``(T, B, out)``; ``integer`` overrides the eval-mode integer-delay switch."""
         validation.check_layer_input(x, self.in_features, type(self).__name__)
+        x = validation.match_dtype(x, self.weight.dtype)
         use_integer = (not self.training and self.integer_eval) if integer is None else integer
         if use_integer:
             return integer_delay_linear(x, self.weight, self.delay().detach().round().long())

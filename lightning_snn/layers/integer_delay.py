@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lightning_snn import validation
+
 
 def check_integer_delays(delay: torch.Tensor, max_delay: int, where: str) -> None:
     """Raise a ``ValueError`` unless every delay is an integer in ``[0, max_delay - 1]``."""
@@ -44,6 +46,11 @@ class IntegerDelayLinear(nn.Module):
 
     def __init__(self, weight: torch.Tensor, delay: torch.Tensor, max_delay: int | None = None) -> None:
         super().__init__()
+        for name, value in (("weight", weight), ("delay", delay)):
+            if not isinstance(value, torch.Tensor):
+                raise TypeError(
+                    f"IntegerDelayLinear expects {name} as a torch.Tensor (out, in); got {type(value).__name__}."
+                )
         if weight.dim() != 2 or weight.shape != delay.shape:
             raise ValueError(
                 f"IntegerDelayLinear needs weight and delay of the same shape (out, in); got "
@@ -57,11 +64,8 @@ class IntegerDelayLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(T, B, in_features)`` → ``(T, B, out_features)``."""
-        if x.dim() != 3 or x.shape[-1] != self.in_features:
-            raise ValueError(
-                f"IntegerDelayLinear expects time-major input (T, B, {self.in_features}); got {tuple(x.shape)}."
-            )
-        return integer_delay_linear(x, self.weight, self.delay)
+        validation.check_layer_input(x, self.in_features, "IntegerDelayLinear")
+        return integer_delay_linear(validation.match_dtype(x, self.weight.dtype), self.weight, self.delay)
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.out_features}, max_delay={self.max_delay}"

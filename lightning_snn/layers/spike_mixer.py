@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lightning_snn import validation
+
 NORMS = ("layer", "batch", "none")
 
 
@@ -22,8 +24,7 @@ class SpikeMixer(nn.Module):
 
     def __init__(self, d_model: int, bidirectional: bool = False, dropout: float = 0.0) -> None:
         super().__init__()
-        if d_model < 1:
-            raise ValueError(f"SpikeMixer: d_model must be >= 1, got {d_model}.")
+        d_model = validation.check_int(d_model, "d_model", "SpikeMixer")
         if not 0 <= dropout < 1:
             raise ValueError(f"SpikeMixer: dropout must be in [0, 1), got {dropout}.")
         self.n_inputs = 2 * d_model if bidirectional else d_model
@@ -32,10 +33,8 @@ class SpikeMixer(nn.Module):
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, spikes: torch.Tensor) -> torch.Tensor:
-        if spikes.dim() != 3 or spikes.shape[-1] != self.n_inputs:
-            raise ValueError(
-                f"SpikeMixer expects time-major spikes (T, B, {self.n_inputs}); got shape {tuple(spikes.shape)}."
-            )
+        validation.check_layer_input(spikes, self.n_inputs, "SpikeMixer")
+        spikes = validation.match_dtype(spikes, self.linear.weight.dtype)
         return self.dropout(self.activation(self.linear(spikes)))
 
 
@@ -44,9 +43,10 @@ class ClampFuse(nn.Module):
 
     def __init__(self, d_model: int, norm: str = "layer") -> None:
         super().__init__()
+        d_model = validation.check_int(d_model, "d_model", "ClampFuse")
         if norm not in NORMS:
             raise ValueError(f"ClampFuse: unknown norm {norm!r}; expected one of {NORMS}.")
-        self.norm_kind = norm
+        self.norm_kind, self.d_model = norm, d_model
         if norm == "layer":
             self.norm = nn.LayerNorm(d_model)
         elif norm == "batch":
@@ -55,9 +55,17 @@ class ClampFuse(nn.Module):
             self.norm = nn.Identity()
 
     def forward(self, z: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """``(T, B, d_model)`` branch and residual → ``(T, B, d_model)``."""
+        validation.check_layer_input(z, self.d_model, "ClampFuse")
+        validation.check_layer_input(residual, self.d_model, "ClampFuse")
         if z.shape != residual.shape:
-            raise ValueError(f"ClampFuse: branch {tuple(z.shape)} and residual {tuple(residual.shape)} differ.")
-        out = z + residual
+            raise ValueError(
+                f"ClampFuse expects branch and residual of the same shape (T, B, {self.d_model}); got "
+                f"{tuple(z.shape)} and {tuple(residual.shape)}."
+            )
+        weight = getattr(self.norm, "weight", None)
+        dtype = weight.dtype if isinstance(weight, torch.Tensor) else None
+        out = validation.match_dtype(z, dtype) + validation.match_dtype(residual, dtype)
         if self.norm_kind == "batch":
             return self.norm(out.flatten(0, 1)).view_as(out)
         return self.norm(out)

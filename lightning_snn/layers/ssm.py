@@ -87,8 +87,7 @@ class S4DLayer(nn.Module):
         mode: str = "fft",
     ) -> None:
         super().__init__()
-        if d_model < 1:
-            raise ValueError(f"S4DLayer: d_model must be >= 1, got {d_model}.")
+        d_model = validation.check_int(d_model, "d_model", "S4DLayer")
         if mode not in MODES:
             raise ValueError(f"S4DLayer: unknown mode {mode!r}; expected one of {MODES}.")
         modes = check_d_state(d_state)
@@ -117,6 +116,7 @@ class S4DLayer(nn.Module):
     def forward(self, u: torch.Tensor, mode: str | None = None) -> torch.Tensor:
         """``(T, B, H)`` → ``(T, B, H)``; ``mode`` overrides the layer's default path."""
         validation.check_layer_input(u, self.d_model, type(self).__name__)
+        u = validation.match_dtype(u, self.D.dtype)
         mode = mode or self.mode
         if mode == "fft":  # the skip term D·u is folded into the kernel at lag 0: K_0 + D
             kernel = self.kernel(u.shape[0])

@@ -24,8 +24,10 @@ class CausalConv1d(nn.Module):
         self, in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1, bias: bool = True
     ) -> None:
         super().__init__()
-        if min(in_channels, out_channels) < 1:
-            raise ValueError(f"CausalConv1d needs in/out channels >= 1, got {in_channels}, {out_channels}.")
+        in_channels = validation.check_int(in_channels, "in_channels", "CausalConv1d")
+        out_channels = validation.check_int(out_channels, "out_channels", "CausalConv1d")
+        kernel_size = validation.check_int(kernel_size, "kernel_size", "CausalConv1d", minimum=None)
+        dilation = validation.check_int(dilation, "dilation", "CausalConv1d", minimum=None)
         if kernel_size < 1 or dilation < 1:
             raise ValueError(
                 f"CausalConv1d: kernel_size and dilation must be >= 1, got kernel_size={kernel_size}, "
@@ -43,6 +45,7 @@ class CausalConv1d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(T, B, in_channels)`` → ``(T, B, out_channels)``."""
         validation.check_layer_input(x, self.in_channels, type(self).__name__)
+        x = validation.match_dtype(x, self.conv.weight.dtype)
         xb = F.pad(x.permute(1, 2, 0), (self.receptive_field - 1, 0))
         return self.conv(xb).permute(2, 0, 1)
 

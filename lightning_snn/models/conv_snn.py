@@ -135,6 +135,7 @@ class ConvSNN(Network):
 
     def check_input(self, x: torch.Tensor) -> None:
         """Frames ``(T, B, P, H, W)`` or flattened ``(T, B, P·H·W)``, floating point (once per call)."""
+        validation.check_tensor(x, type(self).__name__)
         validation.check_time_major(self._frames(x).flatten(2), self.n_inputs, type(self).__name__)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lightning_snn import validation
 from lightning_snn.models.network import Network
 from lightning_snn.neurons.factory import NeuronFactory, NeuronSpec
 from lightning_snn.neurons.lif import LeakyReadout
@@ -74,7 +75,12 @@ class SynapseBlock(nn.Module):
 
 
 def check_layer_sizes(where: str, n_inputs: int, hidden: list[int], n_outputs: int, dropout: float) -> None:
-    """Raise ``ValueError`` for empty layers or a dropout outside [0, 1)."""
+    """Raise ``TypeError`` for a size that is not an integer, ``ValueError`` for empty layers or a dropout
+    outside [0, 1)."""
+    validation.check_int(n_inputs, "n_inputs", where, minimum=None)
+    validation.check_int(n_outputs, "n_outputs", where, minimum=None)
+    for width in hidden:
+        validation.check_int(width, "every hidden width", where, minimum=None)
     if n_inputs < 1 or n_outputs < 1 or not hidden or min(hidden) < 1:
         raise ValueError(
             f"{where} needs n_inputs >= 1, n_outputs >= 1 and at least one hidden layer of width >= 1; "

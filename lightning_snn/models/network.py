@@ -64,13 +64,23 @@ class Network(nn.Module):
         cls.__init__ = recording_init
 
     def check_input(self, x: torch.Tensor) -> None:
-        """Validate the network input (once per call): ``(T, B, n_inputs)`` floating point."""
+        """Validate the network input (once per call): a ``(T, B, n_inputs)`` floating-point tensor."""
         validation.check_time_major(x, self.n_inputs, type(self).__name__)
 
+    def input_dtype(self) -> torch.dtype | None:
+        """The dtype the network computes in (its first floating parameter's), or ``None``."""
+        for p in self.parameters():
+            if p.is_floating_point():
+                return p.dtype
+        return None
+
     def __call__(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        """Check the input at the edge, and cast a floating input of another dtype (float16, bfloat16,
+        float64) to the network's dtype outside autocast (:func:`~lightning_snn.validation.match_dtype`)."""
         with validation.network_call() as outermost:
             if outermost:
                 self.check_input(x)
+                x = validation.match_dtype(x, self.input_dtype())
             return super().__call__(x, *args, **kwargs)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lightning_snn import validation
 from lightning_snn.call_statistics import CallStatistics
 from lightning_snn.layers.spike_mixer import ClampFuse, SpikeMixer
 from lightning_snn.layers.ssm import S4DLayer
@@ -78,6 +79,13 @@ class PSpikeSSM(Network):
         sampler: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        for name, value in (
+            ("n_inputs", n_inputs),
+            ("n_outputs", n_outputs),
+            ("d_model", d_model),
+            ("n_layers", n_layers),
+        ):
+            validation.check_int(value, name, "PSpikeSSM", minimum=None)
         if n_inputs < 1 or n_outputs < 1 or d_model < 1 or n_layers < 1:
             raise ValueError(
                 "PSpikeSSM needs n_inputs, n_outputs, d_model and n_layers >= 1; got "

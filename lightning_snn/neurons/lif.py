@@ -10,7 +10,10 @@ Implements, for time-major input :math:`X` of shape ``(T, B, N)``,
 or per neuron, learnable or fixed, and parametrised by :class:`~lightning_snn.neurons.time_constant.TimeConstant`.
 The engine is chosen by ``backend``: ``"native"`` (ours), ``"snntorch"`` (``snntorch.Leaky``) or
 ``"spikingjelly"`` (``ParametricLIFNode`` / ``LIFNode``); all compute the same spikes and gradients.
-Every call starts from the rest potential: no state is kept between calls. The module declares its
+Every call starts from the rest potential: no state is kept between calls. A NaN or ±inf input, a
+NaN τ or a non-finite θ gives NaN spikes on every backend path (the non-finite rule of
+:mod:`lightning_snn.functional.lif`, no host sync); under :func:`lightning_snn.validation.nan_checks`
+the layer raises a ``ValueError`` naming itself instead. The module declares its
 temporal parameters (:mod:`lightning_snn.roles`): τ through its :class:`TimeConstant`, the threshold
 as ``"threshold"``. Its per-call statistic, the spike rate, is gathered by
 :class:`~lightning_snn.callbacks.TemporalStatsLogger` through :meth:`LearnableLIF.call_statistics`.
@@ -55,14 +58,19 @@ class LearnableLIF(nn.Module):
         backend: str = "native",
     ) -> None:
         super().__init__()
-        if n_neurons < 1:
-            raise ValueError(f"n_neurons must be >= 1, got {n_neurons}.")
+        where = type(self).__name__
+        n_neurons = validation.check_int(n_neurons, "n_neurons", where)
         if backend not in BACKENDS:
-            raise ValueError(f"Unknown backend {backend!r}; expected one of {sorted(BACKENDS)}.")
+            raise ValueError(f"{where}: Unknown backend {backend!r}; expected one of {sorted(BACKENDS)}.")
         if reset not in RESETS:
-            raise ValueError(f"Unknown reset {reset!r}; expected one of {RESETS}.")
+            raise ValueError(f"{where}: Unknown reset {reset!r}; expected one of {RESETS}.")
+        threshold = validation.check_finite_number(threshold, "threshold", where)
+        v_reset = validation.check_finite_number(v_reset, "v_reset", where)
         if not threshold > (v_reset if reset == "hard" else 0.0):
-            raise ValueError(f"threshold must be above the rest potential, got threshold={threshold}.")
+            raise ValueError(
+                f"{where}: threshold must be above the rest potential "
+                f"({v_reset if reset == 'hard' else 0.0}), got threshold={threshold}."
+            )
         self.n_neurons, self.backend = n_neurons, backend
         self.tau = TimeConstant(n_neurons, tau, learn_tau, per_neuron, parametrisation, dt, tau_min, tau_max)
         self.cfg = LIFConfig(reset, float(v_reset), decay_input, detach_reset, Surrogate(surrogate, surrogate_alpha))
@@ -78,8 +86,13 @@ class LearnableLIF(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes ``(T, B, N)`` for input current ``x`` ``(T, B, N)``."""
-        validation.check_layer_input(x, self.n_neurons, type(self).__name__)
-        return BACKENDS[self.backend](x, self.tau.decay(), self.threshold, self.cfg)
+        where = type(self).__name__
+        validation.check_layer_input(x, self.n_neurons, where)
+        decay = self.tau.decay()
+        if validation.nan_checks_enabled():  # debug mode: a host sync per call (see the non-finite rule)
+            validation.check_nan(decay.detach(), where, "membrane decay β (from τ)")
+            validation.check_nan(self.threshold.detach(), where, "threshold θ")
+        return BACKENDS[self.backend](x, decay, self.threshold, self.cfg)
 
     def temporal_statistics(self) -> dict[str, torch.Tensor]:
         """Parameter statistics for :class:`~lightning_snn.callbacks.TemporalStatsLogger`: τ."""
@@ -114,12 +127,17 @@ class LeakyReadout(nn.Module):
         decay_input: bool = False,
     ) -> None:
         super().__init__()
+        n_neurons = validation.check_int(n_neurons, "n_neurons", type(self).__name__)
         self.n_neurons, self.decay_input = n_neurons, decay_input
         self.tau = TimeConstant(n_neurons, tau, learn_tau, False, parametrisation, dt)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        validation.check_layer_input(x, self.n_neurons, type(self).__name__)
-        return leaky_integrate_fused(x, self.tau.decay(), self.decay_input)
+        where = type(self).__name__
+        validation.check_layer_input(x, self.n_neurons, where)
+        decay = self.tau.decay()
+        if validation.nan_checks_enabled():
+            validation.check_nan(decay.detach(), where, "membrane decay β (from τ)")
+        return leaky_integrate_fused(x, decay, self.decay_input)
 
     def temporal_statistics(self) -> dict[str, torch.Tensor]:
         return {"tau": self.tau.value.flatten()}

@@ -58,8 +58,11 @@ class SpikeSampler(nn.Module):
         seed: int | None = None,
     ) -> None:
         super().__init__()
-        if n_channels < 1:
-            raise ValueError(f"SpikeSampler: n_channels must be >= 1, got {n_channels}.")
+        n_channels = validation.check_int(n_channels, "n_channels", "SpikeSampler")
+        scale = validation.check_finite_number(scale, "scale", "SpikeSampler")
+        bias = validation.check_finite_number(bias, "bias", "SpikeSampler")
+        if seed is not None:  # torch.Generator.manual_seed takes [0, 2**64 - 1] (negative ones wrap)
+            seed = validation.check_int(seed, "seed", "SpikeSampler", minimum=0, maximum=2**64 - 1)
         if eval_mode not in EVAL_MODES:
             raise ValueError(f"SpikeSampler: unknown eval_mode {eval_mode!r}; expected one of {EVAL_MODES}.")
         self.surrogate = resolve_sampling_surrogate(surrogate)
@@ -70,7 +73,7 @@ class SpikeSampler(nn.Module):
         else:
             self.register_buffer("scale", a)
             self.register_buffer("bias", b)
-        self.seed = int(torch.randint(0, 2**62, ()).item()) if seed is None else int(seed)
+        self.seed = int(torch.randint(0, 2**62, ()).item()) if seed is None else seed
         self._generators: dict[str, torch.Generator] = {}
         self._pending: dict[str, torch.Tensor] = {}
 
