@@ -8,7 +8,8 @@ For every step t (SpikingJelly's charge / fire / reset order, PLIF equation of F
     V[t] &= \begin{cases} H[t] - \theta\,\hat S[t] & \text{soft reset} \\
                           H[t]\,(1-\hat S[t]) + V_r\,\hat S[t] & \text{hard reset}\end{cases}
 
-with :math:`V[-1] = V_r`, :math:`V_r` = ``v_reset`` for the hard reset and 0 for the soft one, and
+with :math:`V[-1] = V_r` (or :math:`V_r + v_0` for a given initial state ``v0``, when streaming),
+:math:`V_r` = ``v_reset`` for the hard reset and 0 for the soft one, and
 :math:`\hat S = \mathrm{sg}(S)` when ``detach_reset`` (Yang 2020 discusses keeping the path), else S.
 β has shape ``()`` (one τ per layer) or ``(N,)`` (one per neuron); θ likewise.
 
@@ -72,10 +73,13 @@ def lif_reference(
     threshold: torch.Tensor,
     cfg: LIFConfig = LIFConfig(),
     return_membrane: bool = False,
+    v0: torch.Tensor | None = None,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-    """Run the LIF over ``x`` of shape ``(T, B, N)``; return spikes (and V after reset) ``(T, B, N)``."""
+    """Run the LIF over ``x`` of shape ``(T, B, N)``; return spikes (and V after reset) ``(T, B, N)``.
+
+    ``v0`` ``(B, N)`` is the initial membrane relative to rest, :math:`V[-1] - V_r` (``None``: at rest)."""
     rest = cfg.v_reset if cfg.reset == "hard" else 0.0
-    v = torch.full_like(x[0], rest)
+    v = torch.full_like(x[0], rest) if v0 is None else v0 + rest
     spikes, membrane = [], []
     for x_t in x.unbind(0):  # unbind, not x[t]: indexing a grad-requiring tensor makes backward O(T^2)
         s, v = lif_step(x_t, v, decay, threshold, cfg)
@@ -86,10 +90,13 @@ def lif_reference(
     return torch.stack(spikes)
 
 
-def leaky_integrate(x: torch.Tensor, decay: torch.Tensor, decay_input: bool = True) -> torch.Tensor:
-    r"""Non-spiking leaky integrator readout: :math:`V[t] = \beta V[t-1] + c X[t]`, ``(T, B, N)``."""
+def leaky_integrate(
+    x: torch.Tensor, decay: torch.Tensor, decay_input: bool = True, v0: torch.Tensor | None = None
+) -> torch.Tensor:
+    r"""Non-spiking leaky integrator readout: :math:`V[t] = \beta V[t-1] + c X[t]`, ``(T, B, N)``, from
+    :math:`V[-1] = 0` or ``v0`` ``(B, N)``."""
     drive = (1.0 - decay) * x if decay_input else x
-    v = torch.zeros_like(x[0])
+    v = torch.zeros_like(x[0]) if v0 is None else v0
     out = []
     for d_t in drive.unbind(0):
         v = decay * v + d_t

@@ -1,6 +1,7 @@
 r"""The fused LIF's loops (:mod:`lightning_snn.functional.lif_scan`) as compiled CPU passes (Numba).
 
-Same equations and outputs as the PyTorch loops there, which pay ~6 (forward) and ~12 (backward)
+Same equations and outputs as the PyTorch loops there (an initial membrane ``v0`` in, the last one
+out, and ``dL/dv0`` from the backward pass, for streaming in chunks), which pay ~6 (forward) and ~12 (backward)
 kernel launches per time step. Here each batch row (``prange``: one per thread) keeps its N
 membranes (or adjoints) in a small array and walks through time once, forwards or backwards; the
 inner loop over N has no branch left, so it vectorises. The backward kernel is specialised
@@ -40,9 +41,10 @@ def available() -> bool:
 if numba is not None:
 
     @numba.njit(cache=True, parallel=True)
-    def _forward(x, beta, scale, thr, decay_input, hard, rest, h, spikes):
+    def _forward(x, beta, scale, thr, decay_input, hard, rest, v0, h, spikes, v_end):
         """Fill ``h`` (T, B, N) with the charged membrane H and ``spikes`` with ``H >= θ`` (NaN where
-        H - θ is not finite: the rule of :mod:`lightning_snn.functional.lif`).
+        H - θ is not finite: the rule of :mod:`lightning_snn.functional.lif`), starting from the
+        membrane ``v0`` (B, N) (relative to rest) and writing the last one into ``v_end`` (B, N).
 
         β, ``scale = 1 - β``, θ have length N; ``rest`` is an array of x's dtype, so float32 stays
         float32 (the rounding of the reference loop). Branch-free so the inner loop vectorises."""
@@ -51,7 +53,7 @@ if numba is not None:
         one = scale.dtype.type(1.0)
         zero = one - one
         for bi in numba.prange(batch):
-            v = np.zeros(n, x.dtype)  # V - rest
+            v = v0[bi].copy()  # V - rest
             for t in range(steps):
                 for k in range(n):
                     drive = scale[k] * x[t, bi, k] if decay_input else x[t, bi, k]
@@ -62,6 +64,7 @@ if numba is not None:
                     h[t, bi, k] = hh
                     spikes[t, bi, k] = s
                     v[k] = (hh - r) * (one - s) if hard else hh - thr[k] * s
+            v_end[bi] = v
 
 
 def _run(kernel, *args) -> None:
@@ -87,12 +90,21 @@ def _param(t: torch.Tensor, dtype: torch.dtype, n: int):
     return _np(t.to(dtype).reshape(-1).expand(n))
 
 
-def forward(x: torch.Tensor, decay: torch.Tensor, threshold: torch.Tensor, cfg) -> tuple:
-    """``(H, spikes)``, both (T, B, N), for the float32/float64 CPU input ``x`` (B may be several dims)."""
+def _state(v: torch.Tensor | None, shape: tuple, dtype: torch.dtype):
+    """A ``(B, N)`` state as a contiguous array of ``dtype`` (zeros for ``None``)."""
+    if v is None:
+        return np.zeros(shape, dtype=np.float32 if dtype == torch.float32 else np.float64)
+    return _np(v.to(dtype).expand(shape))
+
+
+def forward(x: torch.Tensor, decay: torch.Tensor, threshold: torch.Tensor, cfg, v0=None, return_state=False):
+    """``(H, spikes)``, both (T, B, N), for the float32/float64 CPU input ``x`` (B may be several dims);
+    with ``return_state`` also the last membrane ``V - rest`` (B, N). ``v0`` (B, N): the initial one."""
     rest = cfg.v_reset if cfg.reset == "hard" else 0.0
     n = x.shape[-1]
     x3 = _np(x).reshape(x.shape[0], -1, n)
     h, spikes = torch.empty(x.shape, dtype=x.dtype), torch.empty(x.shape, dtype=x.dtype)
+    v_end = torch.empty(x.shape[1:], dtype=x.dtype)
     _run(
         _forward,
         x3,
@@ -102,10 +114,12 @@ def forward(x: torch.Tensor, decay: torch.Tensor, threshold: torch.Tensor, cfg) 
         cfg.decay_input,
         cfg.reset == "hard",
         np.array([rest], dtype=x3.dtype),
+        _state(v0, x.shape[1:], x.dtype).reshape(x3.shape[1:]),
         h.numpy().reshape(x3.shape),
         spikes.numpy().reshape(x3.shape),
+        v_end.numpy().reshape(x3.shape[1:]),
     )
-    return h, spikes
+    return (h, spikes, v_end) if return_state else (h, spikes)
 
 
 def _jitable_copy(fn):
@@ -124,19 +138,20 @@ def _backward_kernel(decay_input: bool, hard: bool, detach: bool, need_beta: boo
     g_of = _jitable_copy(derivative)
 
     @numba.njit(parallel=True, cache=True)  # cached on disk per configuration (closure values)
-    def kernel(h, gs_all, x, beta, thr, consts, gx, acc_beta, acc_thr):
+    def kernel(h, gs_all, x, beta, thr, consts, v0, grad_v_end, gx, acc_beta, acc_thr, grad_v0):
         steps, batch, n = h.shape
         rest, c1, c2 = consts[0], consts[1], consts[2]
         one = consts.dtype.type(1.0)
         zero = one - one
         for bi in numba.prange(batch):
-            carry = np.zeros(n, h.dtype)  # dL/dV_t arriving from step t+1: β dL/dH_{t+1}
+            carry = grad_v_end[bi].copy()  # dL/dV_t arriving from step t+1 (β dL/dH_{t+1}), or from outside
             a_beta, a_thr = np.zeros(n, h.dtype), np.zeros(n, h.dtype)
             for tt in range(steps):
                 t = steps - 1 - tt
                 hr, gr, gxr, hp = h[t, bi], gs_all[t, bi], gx[t, bi], h[max(t - 1, 0), bi]
                 xr = x[t, bi] if decay_input and need_beta else x[0, 0]
-                w = one if t > 0 else zero  # v_{-1} = 0
+                w = one if t > 0 else zero  # v_{-1} = v0 (0 from rest)
+                v0r = v0[bi]
                 for k in range(n):
                     b, th, hh, c = beta[k], thr[k], hr[k], carry[k]
                     s = one if hh >= th else zero
@@ -151,21 +166,31 @@ def _backward_kernel(decay_input: bool, hard: bool, detach: bool, need_beta: boo
                     if need_beta:
                         p = hp[k]
                         sp = one if p >= th else zero
-                        v_prev = w * ((p - rest) * (one - sp) if hard else p - th * sp)
+                        v_prev = w * ((p - rest) * (one - sp) if hard else p - th * sp) + (one - w) * v0r[k]
                         a_beta[k] += gh * (v_prev - xr[k]) if decay_input else gh * v_prev
                     carry[k] = gh * b
             acc_beta[bi] = a_beta
             acc_thr[bi] = a_thr
+            grad_v0[bi] = carry  # dL/dV_{-1} = β dL/dH_0
 
     return kernel
 
 
 def backward(h, grad_spikes, x, decay, threshold, cfg, need_beta: bool, need_thr: bool) -> tuple:
     """``(grad_x (T, B, N), per-element β sums (B, N), per-element θ sums (B, N))``."""
+    return backward_state(h, grad_spikes, x, decay, threshold, cfg, need_beta, need_thr)[:3]
+
+
+def backward_state(
+    h, grad_spikes, x, decay, threshold, cfg, need_beta: bool, need_thr: bool, v0=None, grad_v_end=None
+) -> tuple:
+    """:func:`backward` with an initial membrane ``v0`` (B, N) (relative to rest; ``None``: 0) and the
+    gradient of the last membrane ``grad_v_end`` (B, N); returns also ``dL/dv0`` (B, N)."""
     n = h.shape[-1]
     h3 = h.numpy().reshape(h.shape[0], -1, n)
     gx = torch.empty_like(h)
     acc_beta, acc_thr = torch.empty(h3.shape[1:], dtype=h.dtype), torch.empty(h3.shape[1:], dtype=h.dtype)
+    grad_v0 = torch.empty(h.shape[1:], dtype=h.dtype)
     xs = _np(x).reshape(h3.shape) if x is not None else np.zeros((1, 1, n), h3.dtype)
     spec = definition(cfg.surrogate.name)  # the single registry: an unknown name raises ValueError
     c1, c2 = spec.constants(float(cfg.surrogate.alpha))
@@ -181,8 +206,11 @@ def backward(h, grad_spikes, x, decay, threshold, cfg, need_beta: bool, need_thr
         _param(decay, h.dtype, n),
         _param(threshold, h.dtype, n),
         consts,
+        _state(v0, h.shape[1:], h.dtype).reshape(h3.shape[1:]),
+        _state(grad_v_end, h.shape[1:], h.dtype).reshape(h3.shape[1:]),
         gx.numpy().reshape(h3.shape),
         acc_beta.numpy(),
         acc_thr.numpy(),
+        grad_v0.numpy().reshape(h3.shape[1:]),
     )
-    return gx, acc_beta, acc_thr
+    return gx, acc_beta, acc_thr, grad_v0

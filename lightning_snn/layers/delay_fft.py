@@ -24,7 +24,7 @@ import math
 
 import torch
 
-#: DCLS adds this to |σ| in ``ConstructKernel1d.forward_vgauss``; the Gaussian is never narrower.
+#: DCLS adds this to ``abs(σ)`` in ``ConstructKernel1d.forward_vgauss``; the Gaussian is never narrower.
 DCLS_SIGMA_FLOOR = 0.27
 
 

@@ -35,6 +35,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from lightning_snn import state as stream
 from lightning_snn import validation
 from lightning_snn.functional.clamp import InwardClamp
 from lightning_snn.layers.delay_fft import gaussian_delay_fft
@@ -118,6 +119,30 @@ class DelayedLinear(nn.Module):
 
     def forward(self, x: torch.Tensor, integer: bool | None = None) -> torch.Tensor:
         """``(T, B, in)`` → ``(T, B, out)``; ``integer`` overrides the eval-mode integer-delay switch."""
+        ctx = stream.active()
+        if ctx is not None:  # inside Network.forward_with_state
+            return stream.stream_call(ctx, self, lambda state: self.forward_with_state(x, state, integer))
+        return self._forward(x, integer)
+
+    def initial_state(self, batch: int, dtype: torch.dtype | None = None, device=None) -> stream.DelayState:
+        """From rest: ``max_delay - 1`` zero inputs ``(max_delay - 1, B, in)``."""
+        shape = (self.max_delay - 1, batch, self.in_features)
+        return stream.DelayState(torch.zeros(shape, dtype=dtype or self.weight.dtype, device=device))
+
+    def forward_with_state(
+        self, x: torch.Tensor, state: stream.DelayState | None = None, integer: bool | None = None
+    ) -> tuple[torch.Tensor, stream.DelayState]:
+        """``(y (T, B, out), DelayState)``: the chunk preceded by the last ``max_delay - 1`` inputs of the
+        previous one (zeros from rest). Both paths (integer and Gaussian) have a kernel of ``max_delay``
+        taps, so this equals one pass over the whole sequence (up to the FFT's rounding for the Gaussian
+        path), and gradients flow into the carried inputs."""
+        validation.check_layer_input(x, self.in_features, type(self).__name__)
+        x = validation.match_dtype(x, self.weight.dtype)
+        length = self.max_delay - 1
+        window = stream.history_window(None if state is None else state.history, x, length)
+        return self._forward(window, integer)[length:], stream.DelayState(stream.last_inputs(window, length))
+
+    def _forward(self, x: torch.Tensor, integer: bool | None) -> torch.Tensor:
         validation.check_layer_input(x, self.in_features, type(self).__name__)
         x = validation.match_dtype(x, self.weight.dtype)
         use_integer = (not self.training and self.integer_eval) if integer is None else integer

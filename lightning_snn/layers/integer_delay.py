@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lightning_snn import state as stream
 from lightning_snn import validation
 
 
@@ -64,8 +65,27 @@ class IntegerDelayLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(T, B, in_features)`` → ``(T, B, out_features)``."""
+        ctx = stream.active()
+        if ctx is not None:  # inside Network.forward_with_state
+            return stream.stream_call(ctx, self, lambda state: self.forward_with_state(x, state))
         validation.check_layer_input(x, self.in_features, "IntegerDelayLinear")
         return integer_delay_linear(validation.match_dtype(x, self.weight.dtype), self.weight, self.delay)
+
+    def initial_state(self, batch: int, dtype: torch.dtype | None = None, device=None) -> stream.DelayState:
+        """From rest: ``max_delay - 1`` zero inputs ``(max_delay - 1, B, in)``."""
+        shape = (self.max_delay - 1, batch, self.in_features)
+        return stream.DelayState(torch.zeros(shape, dtype=dtype or self.weight.dtype, device=device))
+
+    def forward_with_state(
+        self, x: torch.Tensor, state: stream.DelayState | None = None
+    ) -> tuple[torch.Tensor, stream.DelayState]:
+        """``(y, DelayState)``: the chunk preceded by the previous ``max_delay - 1`` inputs (exact)."""
+        validation.check_layer_input(x, self.in_features, "IntegerDelayLinear")
+        x = validation.match_dtype(x, self.weight.dtype)
+        length = self.max_delay - 1
+        window = stream.history_window(None if state is None else state.history, x, length)
+        y = integer_delay_linear(window, self.weight, self.delay)[length:]
+        return y, stream.DelayState(stream.last_inputs(window, length))
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.out_features}, max_delay={self.max_delay}"

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lightning_snn import state as stream
 from lightning_snn import validation
 from lightning_snn.functional.ssm import (
     causal_fft_conv,
@@ -115,6 +116,9 @@ class S4DLayer(nn.Module):
 
     def forward(self, u: torch.Tensor, mode: str | None = None) -> torch.Tensor:
         """``(T, B, H)`` → ``(T, B, H)``; ``mode`` overrides the layer's default path."""
+        ctx = stream.active()
+        if ctx is not None:  # inside Network.forward_with_state
+            return stream.stream_call(ctx, self, lambda state: self.forward_with_state(u, state))
         validation.check_layer_input(u, self.d_model, type(self).__name__)
         u = validation.match_dtype(u, self.D.dtype)
         mode = mode or self.mode
@@ -130,6 +134,18 @@ class S4DLayer(nn.Module):
     def initial_state(self, batch: int) -> torch.Tensor:
         """Zero streaming state, complex ``(B, H, d_state/2)``."""
         return initial_state(batch, self.discretize()[1])
+
+    def forward_with_state(
+        self, u: torch.Tensor, state: stream.SSMState | None = None
+    ) -> tuple[torch.Tensor, stream.SSMState]:
+        """``(y (T, B, H), SSMState)``: the recurrence (the sequential form of the FFT convolution) from
+        the complex state ``state.x`` ``(B, H, d_state/2)`` (``None``: zero). Chunks chained through the
+        state give one pass exactly; it equals the FFT path up to the FFT's rounding."""
+        validation.check_layer_input(u, self.d_model, type(self).__name__)
+        u = validation.match_dtype(u, self.D.dtype)
+        _, a_bar, c_bar = self.discretize()
+        y, x = s4d_recurrence(u, a_bar, c_bar, None if state is None else state.x)
+        return y + self.D * u, stream.SSMState(x)
 
     def step(self, u_t: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Streaming inference: one input ``(B, H)`` → ``(y_t (B, H), new state)``."""

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from lightning_snn import state as stream
 from lightning_snn import validation
 
 
@@ -44,10 +45,30 @@ class CausalConv1d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(T, B, in_channels)`` → ``(T, B, out_channels)``."""
+        ctx = stream.active()
+        if ctx is not None:  # inside Network.forward_with_state
+            return stream.stream_call(ctx, self, lambda state: self.forward_with_state(x, state))
         validation.check_layer_input(x, self.in_channels, type(self).__name__)
         x = validation.match_dtype(x, self.conv.weight.dtype)
         xb = F.pad(x.permute(1, 2, 0), (self.receptive_field - 1, 0))
         return self.conv(xb).permute(2, 0, 1)
+
+    def initial_state(self, batch: int, dtype: torch.dtype | None = None, device=None) -> stream.ConvState:
+        """From rest: ``(k-1)·δ`` zero inputs ``((k-1)δ, B, in)``."""
+        shape = (self.receptive_field - 1, batch, self.in_channels)
+        return stream.ConvState(torch.zeros(shape, dtype=dtype or self.conv.weight.dtype, device=device))
+
+    def forward_with_state(
+        self, x: torch.Tensor, state: stream.ConvState | None = None
+    ) -> tuple[torch.Tensor, stream.ConvState]:
+        """``(y, ConvState)``: the convolution over the chunk preceded by the previous ``(k-1)·δ`` inputs
+        (zeros from rest), which is exactly what the left padding of one full pass supplies."""
+        validation.check_layer_input(x, self.in_channels, type(self).__name__)
+        x = validation.match_dtype(x, self.conv.weight.dtype)
+        length = self.receptive_field - 1
+        window = stream.history_window(None if state is None else state.history, x, length)
+        y = self.conv(window.permute(1, 2, 0)).permute(2, 0, 1)
+        return y, stream.ConvState(stream.last_inputs(window, length))
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, dilation={self.dilation}"

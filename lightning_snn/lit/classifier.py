@@ -13,6 +13,19 @@ The optimiser has one parameter group per declared role (:mod:`lightning_snn.rol
 learning rate: weights (``lr``, ``weight_decay``), time constants (``tau_lr``), delay positions and
 delay widths (``delay_lr``), thresholds (``lr``). Only weights get weight decay. A parameter that no
 module declares is a weight.
+
+**Truncated BPTT** (``tbptt_steps=k``): each training batch is split into chunks of ``k`` steps, run
+with :meth:`~lightning_snn.models.network.Network.forward_with_state`, and the network state is carried
+from chunk to chunk *detached* (no gradient into earlier chunks). With ``readout="per_step"`` every chunk
+has its own loss (its labelled steps) and its own optimiser step; a chunk without a labelled step is
+skipped. With a whole-sequence readout (``"mean"``, ``"last"``, ...) the label belongs to the whole
+sequence: the chunks before the last run without gradient (they only advance the state), and the
+readout over all steps (the earlier outputs as constants) is the loss of the last chunk, one optimiser
+step per batch; gradients thus reach only the last ``k`` steps. This uses Lightning's manual
+optimisation: the learning-rate scheduler steps once per batch (as without TBPTT), ``global_step``
+counts optimiser steps (one per chunk with per-step targets), and the Trainer's
+``gradient_clip_val`` / ``accumulate_grad_batches`` are not available (Lightning refuses them with
+manual optimisation). Validation and test run the whole sequence at once.
 """
 
 from __future__ import annotations
@@ -27,6 +40,7 @@ from lightning.pytorch.utilities.model_helpers import _restricted_classmethod
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from lightning_snn import state as stream
 from lightning_snn.checkpoint_io import diagnose_checkpoint
 from lightning_snn.models.network import build_network
 from lightning_snn.roles import parameter_roles
@@ -98,8 +112,15 @@ class SpikingClassifier(L.LightningModule):
         weight_decay: float = 0.0,
         optimizer: str = "adam",
         scheduler: str = "cosine",
+        tbptt_steps: int | None = None,
     ) -> None:
         super().__init__()
+        if tbptt_steps is not None and (
+            isinstance(tbptt_steps, bool) or not isinstance(tbptt_steps, int) or tbptt_steps < 1
+        ):
+            raise ValueError(
+                f"tbptt_steps must be an integer >= 1 (steps per truncated-BPTT chunk) or None; got {tbptt_steps!r}."
+            )
         if readout not in READOUTS:
             raise ValueError(f"Unknown readout {readout!r}; expected one of {READOUTS}.")
         if loss not in LOSSES:
@@ -113,6 +134,13 @@ class SpikingClassifier(L.LightningModule):
         check_rate("delay_lr", delay_lr, ">= 0 and finite (0 freezes delays) or None (100 * lr)", optional=True)
         check_rate("weight_decay", weight_decay, ">= 0 and finite (0 disables weight decay)")
         self.network = build_network(network) if isinstance(network, dict) else network
+        if tbptt_steps is not None:
+            if not callable(getattr(self.network, "forward_with_state", None)):
+                raise ValueError(
+                    f"tbptt_steps needs a network with forward_with_state (a lightning_snn Network); "
+                    f"{type(self.network).__name__} has none."
+                )
+            self.automatic_optimization = False
         n_outputs = getattr(self.network, "n_outputs", None)
         if num_classes is not None and isinstance(n_outputs, int) and num_classes != n_outputs:
             raise ValueError(
@@ -176,7 +204,64 @@ class SpikingClassifier(L.LightningModule):
         return loss
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        if self.hparams.get("tbptt_steps") is not None:
+            return self._tbptt_step(batch)
         return self._step(batch, "train")
+
+    def _optimizer_step(self, loss: torch.Tensor) -> None:
+        optimizer = self.optimizers()
+        optimizer.zero_grad()
+        self.manual_backward(loss)
+        optimizer.step()
+
+    def _tbptt_step(self, batch: Any) -> torch.Tensor:
+        """Truncated BPTT over one batch (see the module docstring): chunks of ``tbptt_steps``, detached state."""
+        x, y, *rest = batch
+        lengths = rest[0] if rest else None
+        k, steps, readout = self.hparams.tbptt_steps, x.shape[0], self.hparams.readout
+        n_chunks = -(-steps // k)
+        per_step = readout == "per_step"
+        if per_step and y.dim() != 2:
+            raise ValueError(f"readout='per_step' needs per-step targets (T, B); got shape {tuple(y.shape)}.")
+        labelled = [True] * n_chunks
+        if per_step:  # chunks without a labelled step take no optimiser step (every rank skips the same ones)
+            has = F.pad((y != IGNORE_INDEX).any(1).int(), (0, n_chunks * k - steps)).view(n_chunks, k).amax(1)
+            if self.trainer.world_size > 1:
+                has = self.all_gather(has).amax(0)
+            labelled = [bool(v) for v in has.tolist()]  # one host read per batch, outside forward/backward
+
+        def whole_sequence(outputs: list[torch.Tensor], out: torch.Tensor) -> torch.Tensor:
+            if out.dim() == 2:  # the network pools over time itself, its pooling carried in the state
+                return out
+            return readout_logits(torch.cat([*outputs, out]), readout, lengths)
+
+        state, outputs, losses = None, [], []
+        for i in range(n_chunks):
+            chunk = x[i * k : (i + 1) * k]
+            if per_step or i == n_chunks - 1:
+                out, state = self.network.forward_with_state(chunk, state)
+                if per_step and labelled[i]:
+                    loss = self._loss(out, y[i * k : (i + 1) * k])
+                elif not per_step:
+                    loss = self._loss(whole_sequence(outputs, out), y)
+                if labelled[i]:
+                    self._optimizer_step(loss)
+                    losses.append(loss.detach())
+            else:  # whole-sequence readout: earlier chunks only advance the state
+                with torch.no_grad():
+                    out, state = self.network.forward_with_state(chunk, state)
+            outputs.append(out.detach())
+            state = stream.detach_state(state)
+        scheduler = self.lr_schedulers()
+        if scheduler is not None:
+            scheduler.step()
+        logits = torch.cat(outputs) if per_step else whole_sequence(outputs[:-1], outputs[-1])
+        loss = torch.stack(losses).mean() if losses else x.new_zeros(())
+        metric = self.metrics["train_acc"]
+        metric(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        self.log("train_loss", loss, prog_bar=True, batch_size=x.shape[1])
+        self.log("train_acc", metric, prog_bar=True, batch_size=x.shape[1])
+        return loss
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._step(batch, "val")

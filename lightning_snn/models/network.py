@@ -9,6 +9,9 @@ turn the arguments recorded by an older version into today's; :func:`build_netwo
 Every call of a network validates its input once (:meth:`Network.check_input`, shape and dtype, no
 host sync) and marks the call, so the layers inside skip their own checks
 (:mod:`lightning_snn.validation`).
+
+:meth:`Network.forward_with_state` runs the same forward while carrying the state of every temporal
+layer from one chunk of a sequence to the next (:mod:`lightning_snn.state`, ``docs/streaming.md``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lightning_snn import state as stream
 from lightning_snn import validation
 from lightning_snn.class_path import import_class
 
@@ -82,6 +86,17 @@ class Network(nn.Module):
                 self.check_input(x)
                 x = validation.match_dtype(x, self.input_dtype())
             return super().__call__(x, *args, **kwargs)
+
+    def forward_with_state(self, x: torch.Tensor, state: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        """``(output, new_state)`` for one chunk ``x`` ``(T, B, ...)``, starting from ``state`` (the dict
+        ``{qualified module name: state}`` returned for the previous chunk; ``None``: from rest, which
+        gives what the plain call gives). Feeding a sequence chunk by chunk and passing each new state
+        on gives the output of one pass over the whole sequence, for the modules that stream exactly
+        (``docs/streaming.md``); gradients flow through the state unless it is detached
+        (:func:`lightning_snn.state.detach_state`, truncated BPTT)."""
+        with stream.streaming(self, state) as ctx:
+            out = self(x)
+        return out, ctx.state_out
 
 
 def build_network(spec: dict) -> nn.Module:

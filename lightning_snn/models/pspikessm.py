@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lightning_snn import state as stream
 from lightning_snn import validation
 from lightning_snn.call_statistics import CallStatistics
 from lightning_snn.layers.spike_mixer import ClampFuse, SpikeMixer
@@ -110,11 +111,20 @@ class PSpikeSSM(Network):
         h = self.encoder(x)
         for block in self.blocks:
             h = block(h)
-        if self.pool == "mean":
+        ctx = stream.active()
+        if ctx is not None and self.pool == "mean":  # streaming: the mean over every step so far
+            h = stream.stream_call(ctx, self, lambda state: self._running_mean(h, state))
+        elif self.pool == "mean":
             h = h.mean(0)
         elif self.pool == "last":
             h = h[-1]
         return self.head(h)
+
+    @staticmethod
+    def _running_mean(h: torch.Tensor, state: stream.PoolState | None) -> tuple[torch.Tensor, stream.PoolState]:
+        total = h.sum(0) if state is None else state.total + h.sum(0)
+        steps = h.shape[0] + (0 if state is None else state.steps)
+        return total / steps, stream.PoolState(total, steps)
 
     def spike_rates(self, x: torch.Tensor) -> dict[str, float]:
         """Mean spike rate of every sampler on the input ``x`` ``(T, B, n_inputs)``, by qualified name."""

@@ -10,8 +10,9 @@ Implements, for time-major input :math:`X` of shape ``(T, B, N)``,
 or per neuron, learnable or fixed, and parametrised by :class:`~lightning_snn.neurons.time_constant.TimeConstant`.
 The engine is chosen by ``backend``: ``"native"`` (ours), ``"snntorch"`` (``snntorch.Leaky``) or
 ``"spikingjelly"`` (``ParametricLIFNode`` / ``LIFNode``); all compute the same spikes and gradients.
-Every call starts from the rest potential: no state is kept between calls. A NaN or ±inf input, a
-NaN τ or a non-finite θ gives NaN spikes on every backend path (the non-finite rule of
+Every call starts from the rest potential: no state is kept between calls; streaming passes the
+membrane explicitly (:meth:`LearnableLIF.forward_with_state`, :class:`~lightning_snn.state.LIFState`).
+A NaN or ±inf input, a NaN τ or a non-finite θ gives NaN spikes on every backend path (the non-finite rule of
 :mod:`lightning_snn.functional.lif`, no host sync); under :func:`lightning_snn.validation.nan_checks`
 the layer raises a ``ValueError`` naming itself instead. The module declares its
 temporal parameters (:mod:`lightning_snn.roles`): τ through its :class:`TimeConstant`, the threshold
@@ -24,9 +25,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lightning_snn import state as stream
 from lightning_snn import validation
 from lightning_snn.functional.lif import RESETS, LIFConfig
-from lightning_snn.functional.lif_scan import leaky_integrate_fused
+from lightning_snn.functional.lif_scan import leaky_integrate_fused, lif_fused_state
 from lightning_snn.functional.surrogates import Surrogate
 from lightning_snn.neurons.backends import BACKENDS, check_snntorch_support
 from lightning_snn.neurons.time_constant import TauInit, TimeConstant
@@ -86,13 +88,37 @@ class LearnableLIF(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes ``(T, B, N)`` for input current ``x`` ``(T, B, N)``."""
+        ctx = stream.active()
+        if ctx is not None:  # inside Network.forward_with_state
+            return stream.stream_call(ctx, self, lambda state: self.forward_with_state(x, state))
+        return BACKENDS[self.backend](x, self._decay(x), self.threshold, self.cfg)
+
+    def _decay(self, x: torch.Tensor) -> torch.Tensor:
         where = type(self).__name__
         validation.check_layer_input(x, self.n_neurons, where)
         decay = self.tau.decay()
         if validation.nan_checks_enabled():  # debug mode: a host sync per call (see the non-finite rule)
             validation.check_nan(decay.detach(), where, "membrane decay β (from τ)")
             validation.check_nan(self.threshold.detach(), where, "threshold θ")
-        return BACKENDS[self.backend](x, decay, self.threshold, self.cfg)
+        return decay
+
+    def initial_state(self, batch: int, dtype: torch.dtype | None = None, device=None) -> stream.LIFState:
+        """The rest state: ``V - V_r = 0`` ``(B, N)``."""
+        dtype = dtype or self.threshold.dtype
+        return stream.LIFState(torch.zeros(batch, self.n_neurons, dtype=dtype, device=device or self.threshold.device))
+
+    def forward_with_state(
+        self, x: torch.Tensor, state: stream.LIFState | None = None
+    ) -> tuple[torch.Tensor, stream.LIFState]:
+        """``(spikes (T, B, N), LIFState)`` starting from ``state`` (``None``: rest). Chunks chained through
+        the state give the spikes of one pass; gradients flow through it (native backend only)."""
+        if self.backend != "native":
+            raise ValueError(
+                f"{type(self).__name__}: streaming with a state needs backend='native' (got {self.backend!r})."
+            )
+        v0 = None if state is None else state.v
+        spikes, v = lif_fused_state(x, self._decay(x), self.threshold, self.cfg, v0)
+        return spikes, stream.LIFState(v)
 
     def temporal_statistics(self) -> dict[str, torch.Tensor]:
         """Parameter statistics for :class:`~lightning_snn.callbacks.TemporalStatsLogger`: τ."""
@@ -132,12 +158,30 @@ class LeakyReadout(nn.Module):
         self.tau = TimeConstant(n_neurons, tau, learn_tau, False, parametrisation, dt)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ctx = stream.active()
+        if ctx is not None:  # inside Network.forward_with_state
+            return stream.stream_call(ctx, self, lambda state: self.forward_with_state(x, state))
+        return leaky_integrate_fused(x, self._decay(x), self.decay_input)
+
+    def _decay(self, x: torch.Tensor) -> torch.Tensor:
         where = type(self).__name__
         validation.check_layer_input(x, self.n_neurons, where)
         decay = self.tau.decay()
         if validation.nan_checks_enabled():
             validation.check_nan(decay.detach(), where, "membrane decay β (from τ)")
-        return leaky_integrate_fused(x, decay, self.decay_input)
+        return decay
+
+    def initial_state(self, batch: int, dtype: torch.dtype | None = None, device=None) -> stream.ReadoutState:
+        """The rest state: ``V = 0`` ``(B, N)``."""
+        return stream.ReadoutState(torch.zeros(batch, self.n_neurons, dtype=dtype, device=device))
+
+    def forward_with_state(
+        self, x: torch.Tensor, state: stream.ReadoutState | None = None
+    ) -> tuple[torch.Tensor, stream.ReadoutState]:
+        """``(membrane (T, B, N), ReadoutState)`` from ``state`` (``None``: 0); the state is the last row."""
+        v0 = None if state is None else state.v
+        out = leaky_integrate_fused(x, self._decay(x), self.decay_input, v0)
+        return out, stream.ReadoutState(out[-1])
 
     def temporal_statistics(self) -> dict[str, torch.Tensor]:
         return {"tau": self.tau.value.flatten()}

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lightning_snn import state as stream
 from lightning_snn import validation
 from lightning_snn.functional.sampling import (
     SurrogateGrad,
@@ -108,20 +109,37 @@ class SpikeSampler(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(T, B, C)`` → spikes ``(T, B, C)`` (or probabilities in ``"expectation"`` eval mode)."""
+        ctx = stream.active()
+        if ctx is not None:  # inside Network.forward_with_state
+            return stream.stream_call(ctx, self, lambda state: self.forward_with_state(x, state))
+        return self._forward(x, None)[0]
+
+    def forward_with_state(
+        self, x: torch.Tensor, state: stream.SamplerState | None = None
+    ) -> tuple[torch.Tensor, stream.SamplerState | None]:
+        """``(spikes, state)``. Deterministic eval modes have no state (``None``). When drawing, the state is
+        the generator's position after this chunk; given back, the next chunk continues the same stream
+        of uniforms (``None``: the module's own generator, as a plain call). Whether the chunks' draws
+        equal one pass's depends on the generator filling ``(T, B, C)`` in memory order (see
+        ``docs/streaming.md``)."""
+        return self._forward(x, state)
+
+    def _forward(self, x: torch.Tensor, state: stream.SamplerState | None):
         validation.check_layer_input(x, self.n_channels, type(self).__name__)
         y = self.probabilities(x)
         if validation.nan_checks_enabled():  # a host sync: debug mode only
             check_probabilities(y, type(self).__name__)
         if self.training or self.eval_mode == "sample":
-            uniform = torch.rand(y.shape, generator=self._sampling_generator(y.device), device=y.device, dtype=y.dtype)
-            spikes = bernoulli_spikes(y, uniform, self.surrogate)
-        else:
-            spikes = deterministic_spikes(y, self.eval_mode)
-        return spikes
+            gen = self._sampling_generator(y.device)
+            if state is not None:
+                gen.set_state(state.generator)
+            uniform = torch.rand(y.shape, generator=gen, device=y.device, dtype=y.dtype)
+            return bernoulli_spikes(y, uniform, self.surrogate), stream.SamplerState(gen.get_state())
+        return deterministic_spikes(y, self.eval_mode), None
 
     @staticmethod
     def call_statistics(spikes: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``spike_rate``: per-channel mean output of one call (gathered by :class:`~lightning_snn.CallStatistics`)."""
+        """``spike_rate``: per-channel mean output of one call (gathered by :class:`~lightning_snn.call_statistics.CallStatistics`)."""
         return {"spike_rate": spikes.detach().mean(dim=(0, 1))}
 
     def get_extra_state(self) -> dict[str, Any]:
