@@ -7,9 +7,10 @@ call). Running a sequence in chunks and passing each chunk's ``new_state`` to th
 output of one pass over the whole sequence (see ``docs/streaming.md`` for which modules are exact).
 
 A :class:`~lightning_snn.models.network.Network` gathers the states of all its layers in one dict,
-``{qualified module name: state}`` (:meth:`~lightning_snn.models.network.Network.forward_with_state`). It does so without a second
-copy of each network's ``forward``: the network runs its ordinary forward inside a
-:class:`StreamContext`, and each temporal module, when it finds one active, calls its own
+``{qualified module name: state}``
+(:meth:`~lightning_snn.models.network.Network.forward_with_state`). It does so without a second copy of
+each network's ``forward``: the network runs its ordinary forward inside a :class:`StreamContext`, and
+each temporal module, when it finds one active, calls its own
 ``forward_with_state`` with the state stored under its name and records the new one
 (:func:`stream_call`). Outside such a context nothing changes.
 

@@ -139,7 +139,8 @@ class SpikeSampler(nn.Module):
 
     @staticmethod
     def call_statistics(spikes: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``spike_rate``: per-channel mean output of one call (gathered by :class:`~lightning_snn.call_statistics.CallStatistics`)."""
+        """``spike_rate``: per-channel mean output of one call (gathered by
+        :class:`~lightning_snn.call_statistics.CallStatistics`)."""
         return {"spike_rate": spikes.detach().mean(dim=(0, 1))}
 
     def get_extra_state(self) -> dict[str, Any]:
