@@ -1,5 +1,6 @@
 """lightning-snn: Lightning plugin for spiking networks with learned temporal parameters."""
 
+from lightning_snn._version import __version__ as __version__
 from lightning_snn.callbacks import (
     DelaySigmaSchedule,
     NonFiniteError,
@@ -24,8 +25,6 @@ from lightning_snn.lit import SpikingClassifier
 from lightning_snn.models import ConvSNN, DelaySNN, FeedForwardSNN, PSpikeSSM, PSpikeSSMBlock, TemporalConvSNN
 from lightning_snn.neurons import LeakyReadout, LearnableLIF, SpikeSampler, TimeConstant
 from lightning_snn.schedules import TauSchedule, hierarchical_kernels, hierarchical_tau
-
-__version__ = "0.1.0"
 
 __all__ = [
     "CIFAR10DVSDataModule",

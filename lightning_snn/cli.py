@@ -40,6 +40,8 @@ from lightning_snn.loggers import default_logger_config
 from lightning_snn.summary import print_summary
 
 CKPT_KEYWORDS = ("last", "best", "hpc", "registry")
+#: Where the CLI's runs go: the logger's ``save_dir`` and the Trainer's ``default_root_dir``.
+DEFAULT_LOG_DIR = "logs"
 
 
 def check_ckpt_path(ckpt_path: str | None) -> None:
@@ -185,7 +187,9 @@ def main(args: list[str] | None = None, run: bool = True) -> LightningSNNCLI:
         L.LightningDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,
-        trainer_defaults={"logger": default_logger_config()},
+        # default_root_dir: the logger's directory, so that a run without a logger (--trainer.logger false,
+        # fast_dev_run) writes its checkpoints and figures there too, never into the current directory.
+        trainer_defaults={"logger": default_logger_config(DEFAULT_LOG_DIR), "default_root_dir": DEFAULT_LOG_DIR},
         save_config_kwargs={"overwrite": True},
         args=args,
         run=run,

@@ -42,3 +42,18 @@ def default_logger(save_dir: str = "logs", project: str = "lightning-snn"):
     cfg = default_logger_config(save_dir, project)
     module, _, name = cfg["class_path"].rpartition(".")
     return getattr(importlib.import_module(module), name)(**cfg["init_args"])
+
+
+def run_directory(trainer) -> str:
+    """The directory of this run, where figures and other end-of-fit artefacts belong: the folder that holds
+    the run's ``checkpoints/`` when ``ModelCheckpoint`` chooses it (``<save_dir>/<name>/<version>`` of the
+    first logger, as Lightning resolves it), or ``trainer.default_root_dir`` without a logger. Unlike
+    ``trainer.log_dir`` it is per run for a ``WandbLogger`` too (``<save_dir>/<project>/<run id>``)."""
+    loggers = getattr(trainer, "loggers", None) or []
+    if not loggers:
+        return str(trainer.default_root_dir)
+    logger = loggers[0]
+    save_dir = logger.save_dir if logger.save_dir is not None else trainer.default_root_dir
+    name, version = logger.name, logger.version
+    version = version if isinstance(version, str) else f"version_{version}"
+    return os.path.join(str(save_dir), str(name or ""), version or "")

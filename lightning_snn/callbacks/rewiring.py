@@ -38,6 +38,7 @@ from torch import nn
 from typing_extensions import override
 
 from lightning_snn.functional import rewiring as F
+from lightning_snn.loggers import run_directory
 from lightning_snn.roles import declared_roles
 
 SIGNS = ("fixed", "dale", "free")
@@ -96,24 +97,25 @@ class _SparseLayer:
 class Rewiring(Callback):
     """Dynamic sparse connectivity with DEEP R removal and RigL regrowth (see the module docstring).
 
-    Args:
-        sparsity: fraction of synapses cut in each layer, in ``[0, 1)``.
-        sign: ``"fixed"`` (sign of each synapse's initial weight, forever), ``"dale"`` (one random sign
-            per presynaptic neuron, axis 1) or ``"free"`` (a regrown synapse takes the sign that descends
-            the gradient under RigL, a random sign under random regrowth).
-        regrow: ``"rigl"``, ``"random"``, or ``"none"`` (static mask: no removal and no regrowth).
-        every_n_steps: rewire every n optimizer steps; in between, a magnitude that reaches 0 stays at 0.
-        layers: qualified module names (relative to the LightningModule) of layers that own a ``weight``
-            ``(out, in, *rest)``, or ``None`` for every layer that owns a weight matrix ``(out, in)``
-            (Linear, DelayedLinear, a user's synapse).
-        init_mask: ``"random"`` (uniform, seeded) or ``"magnitude"`` (keep the largest initial ``|W|``).
-        rigl_score: ``"magnitude"`` (``|∂L/∂W|``, Evci et al.) or ``"aligned"`` (``max(0, -s·∂L/∂W)``: only
-            positions whose gradient would grow the synapse with its fixed sign; same as magnitude for "free").
-        regrow_magnitude: the magnitude a regrown synapse starts from.
-        l1, temperature: DEEP R's L1 shrinkage α and noise temperature T (0 disables them).
-        excitatory_fraction: fraction of excitatory presynaptic neurons with ``sign="dale"``.
-        seed: seed of the generator behind every random choice (identical on all ranks).
-        plot: save a PNG raster of each mask at the end of fit.
+    :param sparsity: fraction of synapses cut in each layer, in ``[0, 1)``.
+    :param sign: ``"fixed"`` (sign of each synapse's initial weight, forever), ``"dale"`` (one random sign
+        per presynaptic neuron, axis 1) or ``"free"`` (a regrown synapse takes the sign that descends
+        the gradient under RigL, a random sign under random regrowth).
+    :param regrow: ``"rigl"``, ``"random"``, or ``"none"`` (static mask: no removal and no regrowth).
+    :param every_n_steps: rewire every n optimizer steps; in between, a magnitude that reaches 0 stays at 0.
+    :param layers: qualified module names (relative to the LightningModule) of layers that own a ``weight``
+        ``(out, in, *rest)``, or ``None`` for every layer that owns a weight matrix ``(out, in)``
+        (Linear, DelayedLinear, a user's synapse).
+    :param init_mask: ``"random"`` (uniform, seeded) or ``"magnitude"`` (keep the largest initial ``|W|``).
+    :param rigl_score: ``"magnitude"`` (``|∂L/∂W|``, Evci et al.) or ``"aligned"`` (``max(0, -s·∂L/∂W)``: only
+        positions whose gradient would grow the synapse with its fixed sign; same as magnitude for "free").
+    :param regrow_magnitude: the magnitude a regrown synapse starts from.
+    :param l1: DEEP R's L1 shrinkage α (0 disables it).
+    :param temperature: DEEP R's noise temperature T (0 disables it).
+    :param excitatory_fraction: fraction of excitatory presynaptic neurons with ``sign="dale"``.
+    :param seed: seed of the generator behind every random choice (identical on all ranks).
+    :param plot: save a PNG raster of each mask at the end of fit, in the run's directory
+        (:func:`~lightning_snn.loggers.run_directory`).
     """
 
     def __init__(
@@ -376,7 +378,7 @@ class Rewiring(Callback):
     @rank_zero_only
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.plot:
-            self.save_mask_plots(trainer.log_dir or trainer.default_root_dir)
+            self.save_mask_plots(run_directory(trainer))
 
     def save_mask_plots(self, directory: str) -> list[str]:
         """One PNG raster per layer: active synapses (postsynaptic × presynaptic) coloured by sign."""
