@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint format bench install clean
+.PHONY: run test test-fast lint format bench install clean docs docs-fast
 
 $(STAMP): pyproject.toml Makefile
 	$(PY) -m venv $(VENV)
@@ -17,6 +17,26 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The docs tooling (the `docs` extra) is installed only by the docs targets, after torch, so `make test`
+# does not pay for it.
+DOCS_STAMP := $(VENV)/.docs-installed
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+# Sphinx: -W warnings are errors, -n broken cross-references are errors, -E no stale environment.
+SPHINX := $(BIN)/python -m sphinx -b html -n -W --keep-going -E -q docs build/docs/html
+
+# The site with the tutorials executed (their figures are drawn by this build): a few minutes on 2 CPU cores.
+docs: $(DOCS_STAMP)
+	$(SPHINX)
+	@echo "docs: build/docs/html/index.html"
+
+# The same strict build without executing the tutorials (what CI runs).
+docs-fast: $(DOCS_STAMP)
+	$(SPHINX) -D plot_gallery=0
+	@echo "docs: build/docs/html/index.html"
 
 run: $(STAMP)
 	$(BIN)/python -m lightning_snn fit --config configs/mtsxor.yaml
@@ -42,4 +62,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/data_speed.py
 
 clean:
-	rm -rf $(VENV) logs lightning_logs wandb
+	rm -rf $(VENV) logs lightning_logs wandb build/docs docs/build
