@@ -36,7 +36,6 @@ import torch
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning.fabric.utilities.types import _PATH
 from typing_extensions import override
 
 PARTIAL_PREFIX = ".lsnn-partial-"
@@ -52,7 +51,7 @@ def _host() -> str:
     return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
 
 
-def _local_path(path: _PATH) -> str | None:
+def _local_path(path: str | os.PathLike) -> str | None:
     """The local filesystem path of ``path``, or ``None`` for a remote URL (s3://, gs://, ...)."""
     fs, stripped = url_to_fs(str(path))
     return stripped if isinstance(fs, LocalFileSystem) else None
@@ -68,7 +67,7 @@ def _pid_running(pid: int) -> bool:
     return True
 
 
-def remove_stale_partials(directory: _PATH) -> list[str]:
+def remove_stale_partials(directory: str | os.PathLike) -> list[str]:
     """Delete the partial files that writers on this host left in ``directory`` when they were killed
     (their process is gone); return their paths. Partial files of running writers are kept."""
     removed = []
@@ -93,7 +92,7 @@ def _fsync_dir(directory: str) -> None:
             os.close(fd)
 
 
-def atomic_save(checkpoint: Any, path: _PATH) -> None:
+def atomic_save(checkpoint: Any, path: str | os.PathLike) -> None:
     """``torch.save(checkpoint, path)`` such that ``path`` is at every instant absent, the old complete
     file or the new complete file: write + ``fsync`` a temporary file beside it, then ``os.replace``.
     A Python exception during the write removes the temporary file and leaves ``path`` untouched."""
@@ -160,7 +159,7 @@ def _describe_unreadable(path: Path, err: BaseException) -> str:
 
 
 def read_checkpoint(
-    path: _PATH,
+    path: str | os.PathLike,
     map_location: Any = "cpu",
     weights_only: bool | None = None,
     require_state_dict: bool = True,
@@ -233,7 +232,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         self.require_lightning_checkpoint = require_lightning_checkpoint
 
     @override
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None) -> None:
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any | None = None
+    ) -> None:
         local = _local_path(path)
         if local is None or storage_options is not None:
             super().save_checkpoint(checkpoint, path, storage_options)  # object stores replace whole objects
@@ -243,7 +244,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     @override
     def load_checkpoint(
         self,
-        path: _PATH,
+        path: str | os.PathLike,
         map_location: Callable | None = lambda storage, loc: storage,
         weights_only: bool | None = None,
     ) -> dict[str, Any]:

@@ -8,7 +8,8 @@ where (the data-side seams are in ``test_upstream_seams_data.py``):
 - DCLS ``ConstructKernel1d(version="gauss")`` builds the normalised Gaussian kernel our FFT path equals;
 - Lightning ``Callback._generate_state_key`` (the documented way to build ``state_key``) keys callback state;
 - LightningCLI ``instantiate_trainer`` / ``config_init``, through which the CLI adds its safety callbacks;
-- ``nn.Module._load_from_state_dict``, through which old checkpoints are migrated.
+- ``nn.Module._load_from_state_dict``, through which old checkpoints are migrated;
+- Lightning ``_restricted_classmethod``, which keeps our ``load_from_checkpoint`` a class-only call.
 """
 
 from __future__ import annotations
@@ -101,3 +102,17 @@ def test_seam_torch_load_from_state_dict_sees_the_raw_keys():
     outer = nn.Sequential(Renamed())
     outer.load_state_dict({"0.old": torch.ones(2)})
     assert torch.equal(outer[0].new, torch.ones(2))
+
+
+def test_seam_lightning_restricted_classmethod_guards_load_from_checkpoint():
+    """``SpikingClassifier.load_from_checkpoint`` wraps Lightning's with its private
+    ``_restricted_classmethod``, which refuses a call on an instance (it would not load into it)."""
+    import pytest
+    from lightning.pytorch.utilities.model_helpers import _restricted_classmethod
+
+    from lightning_snn.lit.classifier import SpikingClassifier
+    from lightning_snn.models import FeedForwardSNN
+
+    assert isinstance(SpikingClassifier.__dict__["load_from_checkpoint"], _restricted_classmethod)
+    with pytest.raises(TypeError, match="load_from_checkpoint"):
+        SpikingClassifier(FeedForwardSNN(3, [4], 2)).load_from_checkpoint("model.ckpt")

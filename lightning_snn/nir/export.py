@@ -31,6 +31,11 @@ INPUT, OUTPUT = "in", "out"
 META_DT, META_DISCRETISATION = "lightning_snn.dt", "lightning_snn.discretisation"
 
 
+def _pair(value: int | tuple[int, int]) -> tuple[int, int]:
+    """``k`` or ``(k, k)`` as a pair (a pooling size, stride or padding)."""
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy()
 
@@ -208,10 +213,10 @@ def _export_conv(net: ConvSNN, dt: float, disc: str, changes: Changes) -> GraphB
         c = conv.out_channels
         _neuron(b, f"{name}.neuron", block.neuron, (c, h, w), dt, disc, changes)
         kernel, stride = (
-            nn.modules.utils._pair(pool.kernel_size),
-            nn.modules.utils._pair(pool.stride or pool.kernel_size),
+            _pair(pool.kernel_size),
+            _pair(pool.stride or pool.kernel_size),
         )
-        if tuple(nn.modules.utils._pair(pool.padding)) != (0, 0) or pool.ceil_mode or pool.dilation not in (1, (1, 1)):
+        if tuple(_pair(pool.padding)) != (0, 0) or pool.ceil_mode or pool.dilation not in (1, (1, 1)):
             raise NIRExportError(
                 f"NIR export: node {name + '.pool'!r}: MaxPool2d with padding, dilation or ceil_mode has no exact "
                 "SumPool2d form. Fix: use MaxPool2d(k) without padding."
