@@ -80,3 +80,13 @@ def test_rewiring_state_of_a_delayed_linear_from_version_0_1_loads():
     callback.on_fit_start(trainer, holder)
     assert torch.equal(callback.masks["delay"], mask[..., 0]) and callback.steps == 3
     assert torch.all(holder.delay.weight.detach()[~mask[..., 0]] == 0)
+
+
+def test_old_conv_snn_arguments_move_into_the_neuron_spec():
+    from lightning_snn.models import ConvSNN, build_network
+
+    old = {"input_shape": [2, 8, 8], "n_outputs": 2, "n_conv": 1, "channels": 2, "fc_hidden": 4, "votes": 1}
+    spec = {"class_path": "lightning_snn.models.conv_snn.ConvSNN", "init_args": {**old, "learn_tau": False}}
+    net = build_network({**spec, "init_args": {**spec["init_args"], "neuron": {"decay_input": False}}})
+    assert isinstance(net, ConvSNN) and net.spec["init_args"]["neuron"] == {"learn_tau": False, "decay_input": False}
+    assert not net.lif1.tau.learn and not net.lif1.cfg.decay_input

@@ -26,7 +26,7 @@ from torch import nn
 
 from lightning_snn import validation
 from lightning_snn.models.network import Network
-from lightning_snn.neurons.factory import NeuronFactory, NeuronSpec
+from lightning_snn.neurons.factory import NeuronFactory, NeuronSpec, move_into_neuron_spec
 
 
 class SequenceDropout(nn.Module):
@@ -74,10 +74,7 @@ class ConvSNN(Network):
     @classmethod
     def migrate_init_args(cls, init_args: dict[str, Any]) -> dict[str, Any]:
         """Version 0.1 took ``learn_tau``, ``per_neuron`` and ``parametrisation`` itself: move them to ``neuron``."""
-        moved = {k: init_args.pop(k) for k in ("learn_tau", "per_neuron", "parametrisation") if k in init_args}
-        if moved:
-            init_args["neuron"] = {**moved, **(init_args.get("neuron") or {})}
-        return init_args
+        return move_into_neuron_spec(init_args, ("learn_tau", "per_neuron", "parametrisation"))
 
     def __init__(
         self,

@@ -25,7 +25,7 @@ from torch import nn
 
 from lightning_snn import validation
 from lightning_snn.models.network import Network
-from lightning_snn.neurons.factory import NeuronFactory, NeuronSpec
+from lightning_snn.neurons.factory import NeuronFactory, NeuronSpec, move_into_neuron_spec
 from lightning_snn.neurons.lif import LeakyReadout
 from lightning_snn.schedules import TauSchedule
 
@@ -125,10 +125,7 @@ class StackedSNN(Network):
     def migrate_init_args(cls, init_args: dict[str, Any]) -> dict[str, Any]:
         """Version 0.1 specs passed ``learn_tau``, ``per_neuron``, ``parametrisation`` and ``dt`` to the
         network; they now live in the neuron spec (a plain dict of LearnableLIF arguments then)."""
-        moved = {k: init_args.pop(k) for k in MOVED_NEURON_ARGS if k in init_args}
-        if moved:
-            init_args["neuron"] = {**moved, **(init_args.get("neuron") or {})}
-        return init_args
+        return move_into_neuron_spec(init_args, MOVED_NEURON_ARGS)
 
     def hidden_neurons(self, hidden: list[int], tau: TauSpec, neuron: NeuronSpec) -> nn.ModuleList:
         """One neuron layer per hidden width, built from the neuron spec, initial τ from ``tau``."""

@@ -83,3 +83,12 @@ class NeuronFactory:
                 "A neuron class takes the layer width first, then its init_args (see lightning_snn.neurons.factory)."
             ) from err
         return self.cls(n_neurons, **args)
+
+
+def move_into_neuron_spec(init_args: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """Migrate a version 0.1 network spec: the neuron arguments ``keys`` that the network took itself move
+    into its ``neuron`` spec (a plain dict of LearnableLIF arguments then); the spec's own entries win."""
+    moved = {k: init_args.pop(k) for k in keys if k in init_args}
+    if moved:
+        init_args["neuron"] = {**moved, **(init_args.get("neuron") or {})}
+    return init_args
