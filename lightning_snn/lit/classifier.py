@@ -4,11 +4,29 @@ The network maps a time-major batch ``x`` ``(T, B, C)`` to outputs ``(T, B, K)``
 The readout turns outputs into logits:
 
 - ``"mean"`` / ``"sum"`` / ``"max"`` / ``"last"`` over time → one prediction per sample, target ``(B,)``;
+- ``"softmax_sum"`` → :math:`\sum_t \mathrm{softmax}(V_t)`, target ``(B,)``: with the cross-entropy this
+  is :math:`\mathrm{CE}(\sum_t \mathrm{softmax}(V_t), y)`, the loss of both delay papers
+  (``Thvnvtos/SNN-delays`` ``model.py:86-95``, ``loss = 'sum'``) and hSNN's ``"cum"`` readout;
 - ``"per_step"`` → logits at every step, target ``(T, B)`` with ``ignore_index`` (-100) on unlabelled
   steps (Multi-Time-Scale XOR).
 
 Losses: cross-entropy, or ``"mse_rate"``, the PLIF loss :math:`\lVert \bar S - \mathrm{onehot}(y) \rVert^2`
 on output firing rates (Fang et al. 2021). Padded batches ``(x, y, lengths)`` are masked.
+**Penalties.** Every module of the network that defines ``penalty()`` (returning a scalar tensor, e.g. a
+regulariser on its time constants) adds it to the training loss (:mod:`lightning_snn.penalties`); their
+sum is logged as ``train_penalty``.
+
+**Schedules.** ``scheduler`` is ``"cosine"`` (torch's ``CosineAnnealingLR`` to 0 over the run, the
+default), ``"onecycle"`` (torch's ``OneCycleLR``, peak ``max_lr_factor``·lr of each group), ``"plateau"``
+(``ReduceLROnPlateau`` on ``monitor``, default ``"val_loss"``, stepped each epoch), ``"none"``, or a
+mapping ``{group: "cosine" | "onecycle" | "constant"}`` giving each optimiser group its own schedule
+(:class:`~lightning_snn.lr_schedules.GroupSchedules`; e.g. ``{weight: onecycle, delay: cosine}`` as in
+Thvnvtos/SNN-delays). ``scheduler_interval`` is ``"step"`` (one scheduler step per optimiser step, over
+the run's optimiser steps) or ``"epoch"`` (one per epoch, over ``max_epochs``, as the authors' code).
+``scheduler_kwargs`` passes settings: ``max_lr_factor``, ``pct_start``, ``div_factor``,
+``final_div_factor``, ``cycle_momentum``, ``base_momentum``, ``max_momentum`` for one-cycle;
+``monitor`` and ``ReduceLROnPlateau``'s arguments (``mode``, ``factor``, ``patience``, ...) for plateau.
+
 The optimiser has one parameter group per declared role (:mod:`lightning_snn.roles`), each with its own
 learning rate: weights (``lr``, ``weight_decay``), time constants (``tau_lr``), delay positions and
 delay widths (``delay_lr``), thresholds (``lr``). Only weights get weight decay. A parameter that no
@@ -42,10 +60,14 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from lightning_snn import state as stream
 from lightning_snn.checkpoint_io import diagnose_checkpoint
+from lightning_snn.lr_schedules import GROUP_SCHEDULES, ONECYCLE_DEFAULTS, GroupSchedules, check_group_schedules
 from lightning_snn.models.network import build_network
+from lightning_snn.penalties import network_penalty
 from lightning_snn.roles import parameter_roles
 
-READOUTS = ("mean", "sum", "max", "last", "per_step")
+READOUTS = ("mean", "sum", "max", "last", "softmax_sum", "per_step")
+SCHEDULERS = ("cosine", "onecycle", "plateau", "none")
+SCHEDULER_INTERVALS = ("step", "epoch")
 LOSSES = ("ce", "mse_rate")
 IGNORE_INDEX = -100
 
@@ -77,6 +99,11 @@ def readout_logits(out: torch.Tensor, readout: str, lengths: torch.Tensor | None
         out = out.masked_fill(~mask[..., None], fill)
     if readout == "max":
         return out.max(0).values
+    if readout == "softmax_sum":
+        probabilities = out.softmax(-1)
+        if mask is not None:
+            probabilities = probabilities * mask[..., None]
+        return probabilities.sum(0)
     total = out.sum(0)
     if readout == "sum":
         return total
@@ -97,6 +124,26 @@ def check_rate(name: str, value: Any, expected: str, positive: bool = False, opt
         )
 
 
+def check_scheduler(scheduler: Any, interval: Any, kwargs: Any, tbptt_steps: int | None) -> None:
+    """Raise ``ValueError`` naming the argument for an unknown scheduler, interval or settings."""
+    if isinstance(scheduler, dict):
+        check_group_schedules(scheduler, tuple(ROLE_GROUPS.values()))
+    elif scheduler not in SCHEDULERS:
+        raise ValueError(
+            f"Unknown scheduler {scheduler!r}; expected one of {SCHEDULERS} or a mapping "
+            f"{{group: schedule}} with schedules {GROUP_SCHEDULES}."
+        )
+    if interval not in SCHEDULER_INTERVALS:
+        raise ValueError(f"Unknown scheduler_interval {interval!r}; expected one of {SCHEDULER_INTERVALS}.")
+    if kwargs is not None and not isinstance(kwargs, dict):
+        raise ValueError(f"scheduler_kwargs must be a mapping of settings or None; got {kwargs!r}.")
+    if scheduler == "plateau" and tbptt_steps is not None:
+        raise ValueError(
+            "scheduler='plateau' is not available with tbptt_steps (manual optimisation steps the scheduler "
+            "itself and has no monitored metric); use 'cosine', 'onecycle' or a per-group mapping."
+        )
+
+
 class SpikingClassifier(L.LightningModule):
     """Classification with a spiking network (see the module docstring)."""
 
@@ -111,8 +158,10 @@ class SpikingClassifier(L.LightningModule):
         delay_lr: float | None = None,
         weight_decay: float = 0.0,
         optimizer: str = "adam",
-        scheduler: str = "cosine",
+        scheduler: str | dict[str, str] = "cosine",
         tbptt_steps: int | None = None,
+        scheduler_interval: str = "step",
+        scheduler_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if tbptt_steps is not None and (
@@ -127,8 +176,7 @@ class SpikingClassifier(L.LightningModule):
             raise ValueError(f"Unknown loss {loss!r}; expected one of {LOSSES}.")
         if optimizer not in ("adam", "adamw", "sgd"):
             raise ValueError(f"Unknown optimizer {optimizer!r}; expected 'adam', 'adamw' or 'sgd'.")
-        if scheduler not in ("cosine", "none"):
-            raise ValueError(f"Unknown scheduler {scheduler!r}; expected 'cosine' or 'none'.")
+        check_scheduler(scheduler, scheduler_interval, scheduler_kwargs, tbptt_steps)
         check_rate("lr", lr, "> 0 and finite (e.g. 1e-3)", positive=True)
         check_rate("tau_lr", tau_lr, ">= 0 and finite (0 freezes τ) or None (τ then uses lr)", optional=True)
         check_rate("delay_lr", delay_lr, ">= 0 and finite (0 freezes delays) or None (100 * lr)", optional=True)
@@ -196,12 +244,22 @@ class SpikingClassifier(L.LightningModule):
         lengths = rest[0] if rest else None
         logits = readout_logits(self(x), self.hparams.readout, lengths)
         loss = self._loss(logits, y)
+        if stage == "train":
+            loss = self._with_penalty(loss, batch_size=x.shape[1])
         metric = self.metrics[f"{stage}_acc"]
         metric(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
         sync = stage != "train"
         self.log(f"{stage}_loss", loss, prog_bar=True, batch_size=x.shape[1], sync_dist=sync)
         self.log(f"{stage}_acc", metric, prog_bar=True, batch_size=x.shape[1])
         return loss
+
+    def _with_penalty(self, loss: torch.Tensor, batch_size: int) -> torch.Tensor:
+        """The loss plus the network's penalties (:mod:`lightning_snn.penalties`), logged once per call."""
+        penalty = network_penalty(self.network)
+        if penalty is None:
+            return loss
+        self.log("train_penalty", penalty.detach(), batch_size=batch_size)
+        return loss + penalty
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         if self.hparams.get("tbptt_steps") is not None:
@@ -245,6 +303,7 @@ class SpikingClassifier(L.LightningModule):
                 elif not per_step:
                     loss = self._loss(whole_sequence(outputs, out), y)
                 if labelled[i]:
+                    loss = self._with_penalty(loss, batch_size=x.shape[1])
                     self._optimizer_step(loss)
                     losses.append(loss.detach())
             else:  # whole-sequence readout: earlier chunks only advance the state
@@ -253,7 +312,7 @@ class SpikingClassifier(L.LightningModule):
             outputs.append(out.detach())
             state = stream.detach_state(state)
         scheduler = self.lr_schedulers()
-        if scheduler is not None:
+        if scheduler is not None and self.hparams.get("scheduler_interval", "step") == "step":
             scheduler.step()
         logits = torch.cat(outputs) if per_step else whole_sequence(outputs[:-1], outputs[-1])
         loss = torch.stack(losses).mean() if losses else x.new_zeros(())
@@ -262,6 +321,13 @@ class SpikingClassifier(L.LightningModule):
         self.log("train_loss", loss, prog_bar=True, batch_size=x.shape[1])
         self.log("train_acc", metric, prog_bar=True, batch_size=x.shape[1])
         return loss
+
+    def on_train_epoch_end(self) -> None:
+        # manual optimisation (truncated BPTT) steps an epoch-interval scheduler itself
+        if not self.automatic_optimization and self.hparams.get("scheduler_interval", "step") == "epoch":
+            scheduler = self.lr_schedulers()
+            if scheduler is not None:
+                scheduler.step()
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._step(batch, "val")
@@ -299,8 +365,33 @@ class SpikingClassifier(L.LightningModule):
         groups = self.parameter_groups()
         opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
         optimizer = opt_cls[self.hparams.optimizer](groups)
-        if self.hparams.scheduler == "none":
+        kind = self.hparams.scheduler
+        if kind == "none":
             return optimizer
-        steps = max(int(self.trainer.estimated_stepping_batches), 1)
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        interval = self.hparams.get("scheduler_interval", "step")
+        kwargs = dict(self.hparams.get("scheduler_kwargs") or {})
+        if kind == "plateau":
+            monitor = kwargs.pop("monitor", "val_loss")
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, **kwargs)
+            return {
+                "optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": "epoch", "monitor": monitor},
+            }
+        if interval == "epoch":
+            total = self.trainer.max_epochs
+            if total is None or total < 1:
+                raise ValueError(
+                    f"scheduler_interval='epoch' needs the Trainer's max_epochs (the schedule's length); got "
+                    f"max_epochs={total!r}. Set trainer.max_epochs or use scheduler_interval='step'."
+                )
+        else:
+            total = max(int(self.trainer.estimated_stepping_batches), 1)
+        if kind == "cosine":
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+        elif kind == "onecycle":
+            cfg = {**ONECYCLE_DEFAULTS, **kwargs}
+            peaks = [cfg.pop("max_lr_factor") * group["lr"] for group in optimizer.param_groups]
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peaks, total_steps=total, **cfg)
+        else:  # a mapping {group: schedule}
+            scheduler = GroupSchedules(optimizer, kind, max(total, 2), onecycle=kwargs)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": interval}}

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from lightning_snn import validation
+from lightning_snn.layers.sequence_dropout import SequenceDropout
 from lightning_snn.models.network import Network
 from lightning_snn.neurons.factory import NeuronFactory, NeuronSpec, move_into_neuron_spec
 from lightning_snn.neurons.lif import LeakyReadout
@@ -91,8 +92,13 @@ def check_layer_sizes(where: str, n_inputs: int, hidden: list[int], n_outputs: i
 
 
 class StackedSNN(Network):
-    """Base of the feed-forward networks: ``synapses[l]`` → ``neurons[l]`` per hidden layer, then
-    ``output_synapse`` → ``output``.
+    """Base of the feed-forward networks: ``synapses[l]`` → ``neurons[l]`` → ``spike_dropouts[l]`` per
+    hidden layer, then ``output_synapse`` → ``output``.
+
+    Two dropouts, for two papers' placements: ``dropout`` acts on the synaptic currents before the neurons,
+    a new mask each step (inside :class:`SynapseBlock`); ``spike_dropout`` acts on the hidden spikes after
+    the neurons with one mask per sequence (:class:`~lightning_snn.layers.sequence_dropout.SequenceDropout`,
+    as ``Thvnvtos/SNN-delays``, ``mbalazs98/spatiotemporal`` and ``EIS-Hub/hSNN`` do).
 
     The constructor checks the sizes and builds the hidden layers: ``synapses[l]`` is a
     :class:`SynapseBlock` around ``synapse(n_in, n_out, l)`` and ``neurons[l]`` comes from the neuron spec
@@ -110,16 +116,23 @@ class StackedSNN(Network):
         neuron: NeuronSpec,
         batch_norm: bool = False,
         dropout: float = 0.0,
+        spike_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         hidden = list(hidden)
         check_layer_sizes(type(self).__name__, n_inputs, hidden, n_outputs, dropout)
+        if isinstance(spike_dropout, bool) or not isinstance(spike_dropout, (int, float)) or not 0 <= spike_dropout < 1:
+            raise ValueError(
+                f"{type(self).__name__}: spike_dropout must be a number in [0, 1) (the probability of silencing "
+                f"a hidden neuron for a whole sequence); got {spike_dropout!r}."
+            )
         self.n_inputs, self.n_outputs = n_inputs, n_outputs
         pairs = list(zip([n_inputs, *hidden[:-1]], hidden))
         self.synapses = nn.ModuleList(
             SynapseBlock(synapse(a, b, layer), b, batch_norm, dropout) for layer, (a, b) in enumerate(pairs)
         )
         self.neurons = self.hidden_neurons(hidden, tau, neuron)
+        self.spike_dropouts = nn.ModuleList(SequenceDropout(spike_dropout) for _ in hidden)
 
     @classmethod
     def migrate_init_args(cls, init_args: dict[str, Any]) -> dict[str, Any]:
@@ -146,8 +159,8 @@ class StackedSNN(Network):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(T, B, n_inputs)`` → output membrane (or spikes) ``(T, B, n_outputs)``."""
-        for synapse, neuron in zip(self.synapses, self.neurons):
-            x = neuron(synapse(x))
+        for synapse, neuron, drop in zip(self.synapses, self.neurons, self.spike_dropouts):
+            x = drop(neuron(synapse(x)))
         return self.output(self.output_synapse(x))
 
 
@@ -166,10 +179,21 @@ class FeedForwardSNN(StackedSNN):
         learn_readout_tau: bool = False,
         batch_norm: bool = False,
         dropout: float = 0.0,
+        spike_dropout: float = 0.0,
     ) -> None:
         if readout not in READOUTS:
             raise ValueError(f"Unknown readout {readout!r}; expected one of {READOUTS}.")
-        super().__init__(n_inputs, hidden, n_outputs, lambda a, b, _: nn.Linear(a, b), tau, neuron, batch_norm, dropout)
+        super().__init__(
+            n_inputs,
+            hidden,
+            n_outputs,
+            lambda a, b, _: nn.Linear(a, b),
+            tau,
+            neuron,
+            batch_norm,
+            dropout,
+            spike_dropout,
+        )
         self.readout = readout
         self.output_synapse = nn.Linear(hidden[-1], n_outputs)
         if readout == "membrane":

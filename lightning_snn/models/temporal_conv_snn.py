@@ -39,6 +39,7 @@ class TemporalConvSNN(StackedSNN):
         learn_readout_tau: bool = False,
         batch_norm: bool = False,
         dropout: float = 0.0,
+        spike_dropout: float = 0.0,
     ) -> None:
         hidden = list(hidden)
         ends = [v if isinstance(v, int) else tuple(v) for v in (kernel_size, dilation)]
@@ -47,7 +48,7 @@ class TemporalConvSNN(StackedSNN):
         def synapse(n_in: int, n_out: int, layer: int) -> CausalConv1d:
             return CausalConv1d(n_in, n_out, *kernels[layer])
 
-        super().__init__(n_inputs, hidden, n_outputs, synapse, tau, neuron, batch_norm, dropout)
+        super().__init__(n_inputs, hidden, n_outputs, synapse, tau, neuron, batch_norm, dropout, spike_dropout)
         self.kernels = kernels
         self.output_synapse = nn.Linear(hidden[-1], n_outputs)
         self.output = self.leaky_readout(n_outputs, readout_tau, learn_readout_tau, neuron)
