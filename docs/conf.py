@@ -55,7 +55,7 @@ nitpicky = True
 nitpick_ignore_regex = [
     (
         r"py:.*",
-        r"(torch|lightning|pytorch_lightning|numpy|np|nir|snntorch|spikingjelly|tonic|wandb|h5py|numba|"
+        r"(torch|triton|lightning|pytorch_lightning|numpy|np|nir|snntorch|spikingjelly|tonic|wandb|h5py|numba|"
         r"jsonargparse|torchmetrics|matplotlib|typing_extensions|collections|typing|os|pathlib|enum|abc|dataclasses|"
         r"contextlib|concurrent|argparse|functools)(\..*)?",
     ),

@@ -13,6 +13,9 @@ Lightning creates the first epoch's data iterator, which draws a seed, before th
 
 Under DDP every rank restores rank zero's state (only rank zero writes checkpoints); shuffling is
 then done by ``DistributedSampler`` (seed + epoch), which needs no global state.
+
+The CUDA generators of the visible devices are saved too (host-side states: no device sync). A resume
+that sees fewer or more devices restores those it has and warns that the others' draws will differ.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities import rank_zero_warn
 from typing_extensions import override
 
 
@@ -60,8 +64,17 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     )
     p = state["python"]
     random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
-    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    cuda = state.get("cuda")
+    if cuda is not None and torch.cuda.is_available():
+        count = torch.cuda.device_count()
+        if len(cuda) != count:
+            rank_zero_warn(
+                f"RNGStateCheckpoint: the checkpoint holds the CUDA random state of {len(cuda)} device(s) and this "
+                f"process sees {count}; restoring the first {min(len(cuda), count)}. CUDA draws on any other device "
+                "will differ from the uninterrupted run (resume with the same visible devices to avoid this)."
+            )
+        for index, device_state in enumerate(cuda[:count]):  # host-side generator state: no device sync
+            torch.cuda.set_rng_state(device_state, index)
 
 
 class RNGStateCheckpoint(Callback):

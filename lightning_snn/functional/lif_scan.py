@@ -10,7 +10,10 @@ The dynamics are those of :mod:`lightning_snn.functional.lif` (``lif_reference``
 preallocated ``(T, B, N)`` buffers, and saves only those two (plus :math:`X` when ``decay_input`` and β
 needs a gradient). Resets are recomputed from them in the backward pass. On CPU, when Numba is
 installed, the forward loop is one compiled pass (:mod:`lightning_snn.functional.lif_numba`, same
-outputs); elsewhere (CUDA, no Numba, a non-Heaviside spike function) it is the PyTorch loop below.
+outputs). On CUDA, when Triton is installed, both directions are single Triton kernels
+(:mod:`lightning_snn.functional.lif_triton`, which saves ``H`` only and reads half-precision input as it
+is; also on CPU tensors under ``TRITON_INTERPRET=1``, how they are tested). Elsewhere (no Numba or Triton,
+``LIGHTNING_SNN_TRITON=0``, a non-Heaviside spike function) it is the PyTorch loop below, the fallback.
 
 **Backward.** With :math:`\sigma_t = g(H_t - \theta)` the surrogate derivative, the adjoint
 :math:`\bar H_t = \partial L / \partial H_t` obeys a *linear* recurrence backwards in time,
@@ -39,7 +42,7 @@ before (the compiled one from a zero array).
 
 The spike function is the config's surrogate: ``spike(u)`` forward and ``derivative(u)`` backward
 (for a :class:`~lightning_snn.functional.surrogates.Surrogate`, its registry definition, which the
-compiled kernels use too; an unknown name raises ``ValueError`` before the forward pass). Any
+compiled Numba and Triton kernels use too; an unknown name raises ``ValueError`` before the forward pass). Any
 differentiable pair works, which is how ``gradcheck`` verifies this backward exactly (with a
 smooth sigmoid "spike") in the tests. Half-precision inputs (autocast) are integrated in float32.
 """
@@ -48,7 +51,7 @@ from __future__ import annotations
 
 import torch
 
-from lightning_snn.functional import lif_numba
+from lightning_snn.functional import lif_numba, lif_triton
 from lightning_snn.functional.lif import LIFConfig
 from lightning_snn.functional.surrogates import Surrogate, definition
 
@@ -132,11 +135,14 @@ class FusedLIF(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, decay: torch.Tensor, threshold: torch.Tensor, v0, cfg: LIFConfig):
         dtype = x.dtype
+        if isinstance(cfg.surrogate, Surrogate):
+            definition(cfg.surrogate.name)  # an unknown name raises here, on every path
+        ctx.engine = "triton" if lif_triton.supports(x, cfg) else None
+        if ctx.engine == "triton":  # half-precision x is read as it is, integrated in float32
+            return _triton_forward(ctx, x, decay, threshold, v0, cfg)
         xf = x.float() if dtype in (torch.float16, torch.bfloat16) else x
         beta, thr = decay.detach().to(xf.dtype), threshold.detach().to(xf.dtype)
         v0f = None if v0 is None else v0.detach().to(xf.dtype)
-        if isinstance(cfg.surrogate, Surrogate):
-            definition(cfg.surrogate.name)  # an unknown name raises here, on either path
         ctx.compiled = _use_compiled(xf, cfg)
         if ctx.compiled:
             h, spikes, v_end = lif_numba.forward(xf, beta, thr, cfg, v0f, return_state=True)
@@ -156,7 +162,11 @@ class FusedLIF(torch.autograd.Function):
         cfg: LIFConfig = ctx.cfg
         need_x, need_beta, need_thr, need_v0 = ctx.needs_input_grad[:4]
         grad_v_end = None if grad_v_end is None else grad_v_end.to(h.dtype)
-        if ctx.compiled:
+        if ctx.engine == "triton":
+            grad_x, acc_beta, acc_thr, grad_v0 = lif_triton.lif_backward(
+                h, grad_spikes, x, beta, thr, cfg, need_beta, need_thr, v0, grad_v_end, ctx.dtype
+            )
+        elif ctx.compiled:
             grad_x, acc_beta, acc_thr, grad_v0 = lif_numba.backward_state(
                 h, grad_spikes, x, beta, thr, cfg, need_beta, need_thr, v0, grad_v_end
             )
@@ -171,6 +181,21 @@ class FusedLIF(torch.autograd.Function):
             grad_v0.to(ctx.v0_dtype) if need_v0 else None,
             None,
         )
+
+
+def _triton_forward(ctx, x, decay, threshold, v0, cfg: LIFConfig):
+    """:meth:`FusedLIF.forward` through :mod:`~lightning_snn.functional.lif_triton`: saves ``H`` (the spikes and
+    resets are recomputed from it) and ``x`` itself when β needs it."""
+    state = torch.float64 if x.dtype == torch.float64 else torch.float32
+    beta, thr = decay.detach().to(state), threshold.detach().to(state)
+    v0f = None if v0 is None else v0.detach().to(state)
+    h, spikes, v_end = lif_triton.lif_forward(x, beta, thr, cfg, v0f)
+    ctx.cfg, ctx.dtype, ctx.compiled = cfg, x.dtype, False
+    ctx.decay_like, ctx.threshold_like = decay, threshold
+    ctx.v0_dtype = None if v0 is None else v0.dtype
+    keep_x = cfg.decay_input and decay.requires_grad
+    ctx.save_for_backward(h, None, beta, thr, x.detach() if keep_x else None, v0f if decay.requires_grad else None)
+    return spikes, v_end.to(x.dtype)
 
 
 def _dh_dbeta(h, spikes, x, thr, cfg: LIFConfig, rest: float, first: int, stop: int, v0=None) -> torch.Tensor:
@@ -254,16 +279,23 @@ class FusedLeakyIntegrator(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, decay: torch.Tensor, v0, decay_input: bool) -> torch.Tensor:
         dtype = x.dtype
-        x = x.float() if dtype in (torch.float16, torch.bfloat16) else x  # integrate in float32
-        beta = decay.detach().to(x.dtype)
-        v = torch.empty_like(x)
-        prev = torch.zeros_like(x[0]) if v0 is None else v0.detach().to(x.dtype).expand_as(x[0])
-        start = prev
-        for t, x_t in enumerate(x.unbind(0)):
-            if decay_input:
-                prev = torch.lerp(x_t, prev, beta, out=v[t])  # a tensor weight: no device-host sync
-            else:
-                prev = torch.addcmul(x_t, prev, beta, out=v[t])
+        ctx.triton = lif_triton.supports(x)
+        if ctx.triton:  # half-precision x read as it is, integrated in float32
+            beta = decay.detach().to(torch.float64 if dtype == torch.float64 else torch.float32)
+            start = None if v0 is None else v0.detach().to(beta.dtype).expand_as(x[0])
+            v = lif_triton.leaky_forward(x, beta, decay_input, start)
+            x = x.detach()
+        else:
+            x = x.float() if dtype in (torch.float16, torch.bfloat16) else x  # integrate in float32
+            beta = decay.detach().to(x.dtype)
+            v = torch.empty_like(x)
+            prev = torch.zeros_like(x[0]) if v0 is None else v0.detach().to(x.dtype).expand_as(x[0])
+            start = prev
+            for t, x_t in enumerate(x.unbind(0)):
+                if decay_input:
+                    prev = torch.lerp(x_t, prev, beta, out=v[t])  # a tensor weight: no device-host sync
+                else:
+                    prev = torch.addcmul(x_t, prev, beta, out=v[t])
         ctx.decay_input, ctx.decay_like, ctx.dtype = decay_input, decay, dtype
         ctx.v0_dtype = None if v0 is None else v0.dtype
         keep_v0 = start if (v0 is not None and decay.requires_grad) else None
@@ -274,6 +306,16 @@ class FusedLeakyIntegrator(torch.autograd.Function):
     def backward(ctx, grad_v: torch.Tensor):
         v, beta, x, v0 = ctx.saved_tensors
         need_x, need_beta, need_v0 = ctx.needs_input_grad[:3]
+        if ctx.triton:
+            grad_x, acc, carry = lif_triton.leaky_backward(
+                grad_v, v, x, beta, ctx.decay_input, need_beta, v0, ctx.dtype
+            )
+            return (
+                grad_x if need_x else None,
+                _reduce_to(acc, ctx.decay_like) if need_beta else None,
+                carry.to(ctx.v0_dtype) if need_v0 else None,
+                None,
+            )
         grad_x = torch.empty_like(v) if need_x else None
         acc = torch.zeros_like(v[0]) if need_beta else None
         carry = torch.zeros_like(v[0])

@@ -14,7 +14,8 @@ from lightning_snn.functional.lif_scan import lif_fused
 
 
 def native_lif(x: torch.Tensor, decay: torch.Tensor, threshold: torch.Tensor, cfg: LIFConfig) -> torch.Tensor:
-    """The package's own fused LIF (one autograd node, hand-written BPTT; equal to ``lif_reference``)."""
+    """The package's own fused LIF (one autograd node, hand-written BPTT; equal to ``lif_reference``): Triton kernels
+    on CUDA, compiled Numba loops on CPU, the PyTorch loop otherwise (:mod:`lightning_snn.functional.lif_scan`)."""
     return lif_fused(x, decay, threshold, cfg)
 
 
