@@ -30,6 +30,20 @@ def test_softmax_sum_loss_equals_the_delay_papers_transcription():
     assert torch.allclose(readout_logits(output, "softmax_sum", lengths), readout_logits(output[:4], "softmax_sum"))
 
 
+def test_mask_padding_false_sums_over_every_step():
+    """mask_padding=False: the readout ignores the batch's lengths, as Thvnvtos/SNN-delays sums the softmax over
+    the zero-padded steps (and the right-padded ones) too."""
+    torch.manual_seed(0)
+    x, y, lengths = torch.rand(6, 3, 4), torch.tensor([0, 1, 1]), torch.tensor([2, 6, 4])
+    for mask_padding in (True, False):
+        model = SpikingClassifier(FeedForwardSNN(4, [8], 2), readout="softmax_sum", mask_padding=mask_padding)
+        model.log = lambda *a, **k: None
+        out = model(x)
+        expected = model._loss(readout_logits(out, "softmax_sum", lengths if mask_padding else None), y)
+        assert torch.allclose(model._step((x, y, lengths), "val"), expected)
+    assert not torch.allclose(readout_logits(out, "softmax_sum", lengths), readout_logits(out, "softmax_sum"))
+
+
 def _run_torch(scheduler_cls, lr, steps, **kw):
     p = nn.Parameter(torch.zeros(1))
     opt = torch.optim.Adam([p], lr=lr)

@@ -5,13 +5,20 @@ a fixed sign :math:`s` (per synapse, or per presynaptic neuron for Dale's law) a
 exactly :math:`K = \mathrm{round}((1-\text{sparsity})N)` active synapses after every optimizer step.
 
 - Before each optimizer step the dense gradient :math:`\partial L/\partial W` is recorded (RigL scores)
-  and the gradient of inactive synapses is zeroed, so they stay exactly 0.
+  and the gradient of inactive synapses is zeroed, so they stay exactly 0 (``mask_inactive_grad=True``, the
+  default; with ``False`` the dense gradient reaches the optimiser's moments, as in paper D's code, and
+  inactive synapses are zeroed after the step).
 - After the step, DEEP R (Bellec et al. 2018) cuts the synapses whose magnitude crossed
   :math:`\theta \le 0`; the same number is regrown at the inactive positions with the largest
   :math:`|\partial L/\partial W|` (RigL, Evci et al. 2020) or uniformly at random (seeded), at magnitude
-  ``regrow_magnitude``. Optimizer moments of cut and regrown synapses are reset to zero.
+  ``regrow_magnitude``. Optimizer moments of cut and regrown synapses are reset to zero (``reset_moments=True``,
+  the default; paper D's code never resets them).
 - Optional DEEP R terms on active magnitudes: :math:`\theta \leftarrow \theta - \eta\alpha + \sqrt{2\eta T}\nu`
   (``l1`` = α, ``temperature`` = T, η = the parameter group's learning rate).
+- Optional L1 *through the optimiser* (``l1_loss`` = λ, Mészáros et al. 2024, ``mbalazs98/spatiotemporal``
+  model.py:140): :math:`\lambda\,\mathrm{sign}(W)` is added to the gradient before the step, which is
+  exactly the gradient of a loss term :math:`\lambda\lVert W\rVert_1`, so Adam normalises it like the task
+  gradient (a synapse shrinks by about one learning rate per step when the task gradient is small).
 
 The weight is stored as the ordinary signed ``weight`` (θ = s·W), not through ``torch.nn.utils.parametrize``:
 the model's ``state_dict`` keeps its usual keys and loads anywhere (zeros at cut synapses). For
@@ -43,7 +50,7 @@ from lightning_snn.roles import declared_roles
 
 SIGNS = ("fixed", "dale", "free")
 REGROWTHS = ("rigl", "random", "none")
-RIGL_SCORES = ("magnitude", "aligned")
+RIGL_SCORES = ("magnitude", "aligned", "signed")
 INIT_MASKS = ("random", "magnitude")
 
 
@@ -107,12 +114,21 @@ class Rewiring(Callback):
         ``(out, in, *rest)``, or ``None`` for every layer that owns a weight matrix ``(out, in)``
         (Linear, DelayedLinear, a user's synapse).
     :param init_mask: ``"random"`` (uniform, seeded) or ``"magnitude"`` (keep the largest initial ``|W|``).
-    :param rigl_score: ``"magnitude"`` (``|∂L/∂W|``, Evci et al.) or ``"aligned"`` (``max(0, -s·∂L/∂W)``: only
-        positions whose gradient would grow the synapse with its fixed sign; same as magnitude for "free").
+    :param rigl_score: ``"magnitude"`` (``|∂L/∂W|``, Evci et al.), ``"aligned"`` (``max(0, -s·∂L/∂W)``: only
+        positions whose gradient would grow the synapse with its fixed sign; same as magnitude for "free") or
+        ``"signed"`` (``-s·∂L/∂W = -∂L/∂θ``, the most negative magnitude gradient first, as
+        ``mbalazs98/spatiotemporal`` snn_delays.py:141-145, which regrows ``n`` synapses even when fewer than
+        ``n`` have a negative gradient).
     :param regrow_magnitude: the magnitude a regrown synapse starts from.
     :param l1: DEEP R's L1 shrinkage α (0 disables it).
     :param temperature: DEEP R's noise temperature T (0 disables it).
     :param excitatory_fraction: fraction of excitatory presynaptic neurons with ``sign="dale"``.
+    :param l1_loss: λ of an L1 loss term λ‖W‖₁ applied through the optimiser (its gradient λ·sign(W) is added
+        before the step; 0 disables it). The authors of paper D use 0.01 with Adam.
+    :param reset_moments: zero the optimiser moments of cut and regrown synapses (the authors never do).
+    :param mask_inactive_grad: zero the gradient of inactive synapses before the step, so their optimiser
+        moments stay 0 (``False``: the dense gradient reaches the optimiser's moments, as in the authors'
+        code; the synapses are zeroed after the step either way).
     :param seed: seed of the generator behind every random choice (identical on all ranks).
     :param plot: save a PNG raster of each mask at the end of fit, in the run's directory
         (:func:`~lightning_snn.loggers.run_directory`).
@@ -133,6 +149,9 @@ class Rewiring(Callback):
         excitatory_fraction: float = 0.8,
         seed: int = 0,
         plot: bool = False,
+        l1_loss: float = 0.0,
+        reset_moments: bool = True,
+        mask_inactive_grad: bool = True,
     ) -> None:
         super().__init__()
         _validate(
@@ -153,6 +172,16 @@ class Rewiring(Callback):
         self.init_mask, self.rigl_score, self.regrow_magnitude = init_mask, rigl_score, float(regrow_magnitude)
         self.l1, self.temperature, self.excitatory_fraction = float(l1), float(temperature), float(excitatory_fraction)
         self.seed, self.plot = int(seed), plot
+        if isinstance(l1_loss, bool) or not isinstance(l1_loss, (int, float)) or not 0 <= l1_loss < math.inf:
+            raise ValueError(
+                f"Rewiring: l1_loss must be a finite number >= 0 (λ of the loss term λ‖W‖₁; 0 disables it), "
+                f"got {l1_loss!r}; the authors of paper D use 0.01."
+            )
+        self.l1_loss, self.reset_moments, self.mask_inactive_grad = (
+            float(l1_loss),
+            bool(reset_moments),
+            bool(mask_inactive_grad),
+        )
         self.generator = torch.Generator().manual_seed(self.seed)
         self.steps = 0
         self._targets: dict[str, nn.Parameter] = {}
@@ -289,10 +318,15 @@ class Rewiring(Callback):
             if group is None:
                 continue
             layer.lr = float(group["lr"])
+            if self.l1_loss and layer.param.grad is None:
+                layer.param.grad = torch.zeros_like(layer.param)
             grad = layer.param.grad
             if grad is not None:
+                if self.l1_loss:  # the gradient of l1_loss·‖W‖₁, as if the term were in the loss
+                    grad.add_(torch.sign(layer.param.detach()), alpha=self.l1_loss)
                 layer.dense_grad = grad.detach().clone() if keep_grad else None
-                grad.mul_(layer.mask)
+                if self.mask_inactive_grad:
+                    grad.mul_(layer.mask)
             self._pending = True
 
     @override
@@ -317,7 +351,8 @@ class Rewiring(Callback):
             )
         if rewire:
             changed = self._rewire(layer, weight)
-            _reset_optimizer_state(optimizers, layer.param, changed)
+            if self.reset_moments:
+                _reset_optimizer_state(optimizers, layer.param, changed)
         layer.dense_grad = None
         self._project(layer)
         layer.age += layer.mask
@@ -328,8 +363,7 @@ class Rewiring(Callback):
         n = int(removed.sum())
         if self.regrow == "rigl":
             grad = layer.dense_grad if layer.dense_grad is not None else torch.zeros_like(weight)
-            aligned = self.rigl_score == "aligned" and self.sign != "free"
-            scores = F.aligned_rigl_scores(grad, layer.sign) if aligned else F.rigl_scores(grad)
+            scores = self._rigl_scores(grad, layer.sign)
         else:
             scores = F.random_scores(weight.shape, self.generator)
         grown = F.regrow_positions(scores.cpu(), kept.cpu(), n, removed.cpu()).to(weight.device)
@@ -342,6 +376,13 @@ class Rewiring(Callback):
         layer.rewired_epoch += n
         layer.rewired_total += n
         return removed | grown
+
+    def _rigl_scores(self, grad: torch.Tensor, sign: torch.Tensor) -> torch.Tensor:
+        if self.rigl_score == "magnitude" or self.sign == "free":
+            return F.rigl_scores(grad)
+        if self.rigl_score == "aligned":
+            return F.aligned_rigl_scores(grad, sign)
+        return F.signed_rigl_scores(grad, sign)
 
     def _choose_free_signs(self, layer: _SparseLayer, grown: torch.Tensor) -> None:
         if self.regrow == "rigl" and layer.dense_grad is not None:

@@ -70,22 +70,27 @@ def crossed_zero(weight: torch.Tensor, sign: torch.Tensor, mask: torch.Tensor) -
 def regrow_positions(
     scores: torch.Tensor, mask: torch.Tensor, n: int, just_removed: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Boolean mask of the ``n`` inactive positions with the largest ``scores``.
+    """Boolean mask of the ``n`` inactive positions with the largest ``scores`` (any finite numbers).
 
     Active positions are never chosen. Positions in ``just_removed`` are chosen only when there are
-    fewer than ``n`` other inactive positions (e.g. sparsity 0). Scores must be finite and ``>= 0``.
+    fewer than ``n`` other inactive positions (e.g. sparsity 0).
     """
     grown = torch.zeros_like(mask)
     if n == 0:
         return grown
-    flat = scores.detach().flatten().to(torch.float64).clone()
-    if just_removed is not None:
-        flat[just_removed.flatten()] = -1.0
-    flat[mask.flatten()] = float("-inf")
-    available = int((~mask).sum())
+    flat = scores.detach().flatten().to(torch.float64)
+    inactive = ~mask.flatten()
+    available = int(inactive.sum())
     if n > available:
         raise ValueError(f"Cannot regrow {n} synapses: only {available} inactive positions.")
-    grown.view(-1)[torch.topk(flat, n, sorted=False).indices] = True
+    removed = just_removed.flatten() if just_removed is not None else torch.zeros_like(inactive)
+    for tier in (inactive & ~removed, inactive & removed):  # never-cut positions first
+        if n == 0:
+            break
+        index = tier.nonzero().flatten()
+        take = min(n, index.numel())
+        grown.view(-1)[index[torch.topk(flat[index], take, sorted=False).indices]] = True
+        n -= take
     return grown
 
 
@@ -98,6 +103,12 @@ def aligned_rigl_scores(dense_grad: torch.Tensor, sign: torch.Tensor) -> torch.T
     r"""Sign-aware growth score :math:`\max(0, -s\,\partial L/\partial W)`: how fast gradient descent would
     grow the magnitude of a synapse that must keep sign :math:`s` (0 where it would push it below 0)."""
     return (-sign * dense_grad.detach()).clamp_min(0.0)
+
+
+def signed_rigl_scores(dense_grad: torch.Tensor, sign: torch.Tensor) -> torch.Tensor:
+    r"""Growth score :math:`-\partial L/\partial\theta = -s\,\partial L/\partial W`, unclipped: the most negative
+    magnitude gradient ranks first (Mészáros et al. 2024, ``mbalazs98/spatiotemporal`` snn_delays.py:141-145)."""
+    return -sign * dense_grad.detach()
 
 
 def random_scores(shape: torch.Size, generator: torch.Generator) -> torch.Tensor:

@@ -11,7 +11,9 @@ The readout turns outputs into logits:
   steps (Multi-Time-Scale XOR).
 
 Losses: cross-entropy, or ``"mse_rate"``, the PLIF loss :math:`\lVert \bar S - \mathrm{onehot}(y) \rVert^2`
-on output firing rates (Fang et al. 2021). Padded batches ``(x, y, lengths)`` are masked.
+on output firing rates (Fang et al. 2021). Padded batches ``(x, y, lengths)`` are masked; with
+``mask_padding=False`` every output step counts, padding included, as in ``Thvnvtos/SNN-delays``, which sums
+the softmax over the zero-padded steps of a batch and over the steps its right padding adds.
 **Penalties.** Every module of the network that defines ``penalty()`` (returning a scalar tensor, e.g. a
 regulariser on its time constants) adds it to the training loss (:mod:`lightning_snn.penalties`); their
 sum is logged as ``train_penalty``.
@@ -162,6 +164,7 @@ class SpikingClassifier(L.LightningModule):
         tbptt_steps: int | None = None,
         scheduler_interval: str = "step",
         scheduler_kwargs: dict[str, Any] | None = None,
+        mask_padding: bool = True,
     ) -> None:
         super().__init__()
         if tbptt_steps is not None and (
@@ -241,7 +244,7 @@ class SpikingClassifier(L.LightningModule):
 
     def _step(self, batch: Any, stage: str) -> torch.Tensor:
         x, y, *rest = batch
-        lengths = rest[0] if rest else None
+        lengths = rest[0] if rest and self.hparams.get("mask_padding", True) else None
         logits = readout_logits(self(x), self.hparams.readout, lengths)
         loss = self._loss(logits, y)
         if stage == "train":
@@ -275,7 +278,7 @@ class SpikingClassifier(L.LightningModule):
     def _tbptt_step(self, batch: Any) -> torch.Tensor:
         """Truncated BPTT over one batch (see the module docstring): chunks of ``tbptt_steps``, detached state."""
         x, y, *rest = batch
-        lengths = rest[0] if rest else None
+        lengths = rest[0] if rest and self.hparams.get("mask_padding", True) else None
         k, steps, readout = self.hparams.tbptt_steps, x.shape[0], self.hparams.readout
         n_chunks = -(-steps // k)
         per_step = readout == "per_step"

@@ -3,7 +3,9 @@ r"""``FeedForwardSNN``: Linear → LIF layers with a leaky-integrator or spike-c
 For hidden layer :math:`l`: :math:`I^l = W^l S^{l-1} + b^l` (one matmul over all ``T·B`` rows, hoisted
 out of the time loop), :math:`S^l = \mathrm{LIF}_{\tau_l}(I^l)`. The readout is either the membrane
 of a non-spiking leaky integrator :math:`V^o[t] = \beta_o V^o[t-1] + W^o S^L[t]` (``"membrane"``,
-Moro et al. 2024) or the output spikes of a last LIF layer (``"spikes"``, PLIF). The initial τ of
+Moro et al. 2024) or the output spikes of a last LIF layer (``"spikes"``, PLIF), or any readout module
+given as a class spec ``{"class_path": ..., "init_args": {...}}`` built as ``cls(n_outputs, **init_args)``
+(e.g. :class:`~lightning_snn.neurons.hsnn_readout.HSNNReadout`, the hSNN code's batch-normed LI). The initial τ of
 the hidden layers comes from a number, one number per layer, or a hierarchical
 :class:`~lightning_snn.schedules.TauSchedule`.
 
@@ -152,10 +154,13 @@ class StackedSNN(Network):
         return nn.ModuleList(make(w) if t is None else make(w, tau=t) for w, t in zip(hidden, taus))
 
     @staticmethod
-    def leaky_readout(n_outputs: int, tau: float, learn_tau: bool, neuron: NeuronSpec) -> LeakyReadout:
-        """The leaky-integrator readout, sharing the hidden neurons' ``parametrisation`` and ``dt``."""
+    def leaky_readout(
+        n_outputs: int, tau: float, learn_tau: bool, neuron: NeuronSpec, tau_min: float | None = None
+    ) -> LeakyReadout:
+        """The leaky-integrator readout, sharing the hidden neurons' ``parametrisation`` and ``dt``; τ bounded
+        below by ``tau_min`` (``None``: the parametrisation's default bound)."""
         shared = {k: v for k, v in NeuronFactory.from_spec(neuron).init_args.items() if k in READOUT_SHARED_ARGS}
-        return LeakyReadout(n_outputs, tau, learn_tau, **shared)
+        return LeakyReadout(n_outputs, tau, learn_tau, tau_min=tau_min, **shared)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(T, B, n_inputs)`` → output membrane (or spikes) ``(T, B, n_outputs)``."""
@@ -174,15 +179,18 @@ class FeedForwardSNN(StackedSNN):
         n_outputs: int,
         tau: TauSpec = 2.0,
         neuron: NeuronSpec = None,
-        readout: str = "membrane",
+        readout: str | dict = "membrane",
         readout_tau: float = 2.0,
         learn_readout_tau: bool = False,
         batch_norm: bool = False,
         dropout: float = 0.0,
         spike_dropout: float = 0.0,
     ) -> None:
-        if readout not in READOUTS:
-            raise ValueError(f"Unknown readout {readout!r}; expected one of {READOUTS}.")
+        if not (isinstance(readout, dict) and "class_path" in readout) and readout not in READOUTS:
+            raise ValueError(
+                f"Unknown readout {readout!r}; expected one of {READOUTS} or a readout class spec "
+                "{'class_path': ..., 'init_args': {...}} built as cls(n_outputs, **init_args)."
+            )
         super().__init__(
             n_inputs,
             hidden,
@@ -196,7 +204,9 @@ class FeedForwardSNN(StackedSNN):
         )
         self.readout = readout
         self.output_synapse = nn.Linear(hidden[-1], n_outputs)
-        if readout == "membrane":
+        if isinstance(readout, dict):  # any readout module, e.g. lightning_snn.neurons.hsnn_readout.HSNNReadout
+            self.output = NeuronFactory.from_spec(readout)(n_outputs)
+        elif readout == "membrane":
             self.output = self.leaky_readout(n_outputs, readout_tau, learn_readout_tau, neuron)
         else:  # the hidden neuron once more, with the readout's τ
             self.output = NeuronFactory.from_spec(neuron)(n_outputs, tau=readout_tau, learn_tau=learn_readout_tau)

@@ -141,6 +141,8 @@ class LeakyReadout(nn.Module):
     r"""Non-spiking leaky-integrator output layer: :math:`V[t] = \beta(\tau) V[t-1] + c X[t]`.
 
     The output membrane ``(T, B, N)`` is the network's readout (Moro et al. 2024; Mészáros et al. 2024).
+    ``tau_min`` / ``tau_max`` bound τ as in :class:`~lightning_snn.neurons.time_constant.TimeConstant`
+    (``None``: the parametrisation's defaults), e.g. ``tau_min=1.001`` admits DCLS's τ = 1.005 steps.
     """
 
     def __init__(
@@ -151,11 +153,13 @@ class LeakyReadout(nn.Module):
         parametrisation: str = "plif",
         dt: float = 1.0,
         decay_input: bool = False,
+        tau_min: float | None = None,
+        tau_max: float | None = None,
     ) -> None:
         super().__init__()
         n_neurons = validation.check_int(n_neurons, "n_neurons", type(self).__name__)
         self.n_neurons, self.decay_input = n_neurons, decay_input
-        self.tau = TimeConstant(n_neurons, tau, learn_tau, False, parametrisation, dt)
+        self.tau = TimeConstant(n_neurons, tau, learn_tau, False, parametrisation, dt, tau_min, tau_max)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ctx = stream.active()

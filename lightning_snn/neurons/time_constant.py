@@ -17,7 +17,8 @@ from torch import nn
 
 from lightning_snn.functional.tau import check_tau_bounds, decay_from_raw, raw_from_tau, tau_from_decay
 
-#: Default bounds in units of dt. The log form's bounds are paper A's decay clip, α ∈ [0.1, 0.99].
+#: Default bounds in units of dt. The log form's bounds are paper A's decay clip, α ∈ [0.1, 0.99]. PLIF's lower
+#: bound 1.01 keeps β ≥ 0.0099; ``tau_min`` lowers it (any value > dt), e.g. to 1.001 for DCLS's τ = 1.005 steps.
 DEFAULT_BOUNDS = {"plif": (1.01, 1e4), "log": (1 / math.log(10.0), 1 / -math.log(0.99))}
 
 TauInit = float | Sequence[float] | torch.Tensor
@@ -62,7 +63,9 @@ class TimeConstant(nn.Module):
         if not ((init > self.tau_min) & (init < self.tau_max)).all():
             raise ValueError(
                 f"Initial tau {init.tolist()} must lie strictly inside (tau_min, tau_max) = "
-                f"({self.tau_min:.4g}, {self.tau_max:.4g}) for the {parametrisation!r} form with dt={dt}."
+                f"({self.tau_min:.4g}, {self.tau_max:.4g}) for the {parametrisation!r} form with dt={dt}. "
+                "Move tau inside, or pass tau_min / tau_max (e.g. tau_min=1.001 admits DCLS's τ = 1.005 steps, "
+                "β ≈ 0.005; in a network: neuron: {tau_min: 1.001})."
             )
         raw = raw_from_tau(init, parametrisation, self.dt)
         if learn:
