@@ -165,3 +165,16 @@ def write_cifar10dvs(root: Path, per_class: int, n_events: int = 60, seed: int =
             )
             out.append((path, label))
     return out
+
+
+def write_tone_folder(root: Path, freqs: dict[str, float], per_class: int = 3, rate: int = 8000, seconds: float = 0.2):
+    """``root/<class>/<i>.wav``: pure tones of each class's frequency (slightly detuned per file), 16-bit PCM."""
+    import soundfile
+
+    t = np.arange(int(rate * seconds)) / rate
+    for name, freq in freqs.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            tone = 0.5 * np.sin(2 * np.pi * freq * (1 + 0.02 * i) * t) * np.hanning(t.size)
+            soundfile.write(root / name / f"{i}.wav", tone, rate, subtype="PCM_16")
+    return root

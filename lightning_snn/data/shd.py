@@ -14,6 +14,12 @@ Each sample becomes counts ``(T, n_channels)`` (see :mod:`lightning_snn.data.eve
   (Hammouamri et al. 2024 and Mészáros et al. 2024 use dt = 10 ms, 700 → 140 channels); batches are
   zero-padded and carry ``lengths``.
 
+``n_units`` (default 700, the Heidelberg cochlea's channel count) is the number of units in the file; files
+written by :func:`write_heidelberg_file` with another count (e.g. from
+:class:`~lightning_snn.data.audio.audio_folder.AudioFolderDataModule`) record it and are refused with another
+``n_units``.
+A relative ``cache_dir`` is a folder inside ``data_dir`` (see :func:`resolve_cache_dir`).
+
 Batches are time-major ``(x (T, B, C), y (B,)[, lengths (B,)])``. The validation set is a seeded
 ``val_fraction`` of train for SHD (``val_fraction=0`` validates on the test file, as the DCLS-delays
 code does: only for comparison with published numbers); SSC has its own ``ssc_valid.h5``.
@@ -29,7 +35,7 @@ import h5py
 import numpy as np
 from torch.utils.data import Dataset
 
-from lightning_snn.data.base import SplitDataModule, check_fraction
+from lightning_snn.data.base import SplitDataModule, check_fraction, check_int
 from lightning_snn.data.cache import CachedFrames, UncachedFrames
 from lightning_snn.data.download import (
     MissingDataError,
@@ -47,7 +53,7 @@ KEYS = ("spikes/times", "spikes/units", "labels")
 class HeidelbergFile:
     """Lazy, fork-safe reader of one SHD/SSC HDF5 file; validated when constructed."""
 
-    def __init__(self, path: str | os.PathLike, num_classes: int) -> None:
+    def __init__(self, path: str | os.PathLike, num_classes: int, n_units: int | None = None) -> None:
         self.path, self.num_classes = Path(path), num_classes
         self._h5: h5py.File | None = None
         self._pid: int | None = None
@@ -59,6 +65,13 @@ class HeidelbergFile:
                     )
             self.labels = integer_labels(self._read(f, "labels", slice(None)), f"HDF5 file {self.path}, key 'labels'")
             lengths = {key: len(f[key]) for key in KEYS}
+            recorded = f.attrs.get("n_units")
+        if n_units is not None and recorded is not None and int(recorded) != n_units:
+            raise ValueError(
+                f"HDF5 file {self.path} records n_units={int(recorded)} (its cochlea channels), but the reader was "
+                f"given n_units={n_units}. Pass n_units={int(recorded)} (e.g. --data.init_args.n_units "
+                f"{int(recorded)}) so that units are pooled into channels correctly."
+            )
         if len(set(lengths.values())) != 1:
             raise ValueError(
                 f"HDF5 file {self.path}: keys have different lengths {lengths}; the file is truncated or corrupt."
@@ -178,6 +191,13 @@ class BinnedSource:
 
     def __call__(self, index: int) -> np.ndarray:
         times, units = self.reader.events(index)
+        n_units = self.binning.n_units
+        if units.size and units.dtype.kind in "iu" and units.max() >= n_units:
+            raise ValueError(
+                f"{self.reader.path}[{index}]: unit index {units.max()} does not fit n_units={n_units}; the file "
+                f"has at least {int(units.max()) + 1} units. Pass n_units=<the file's unit count> (700 for "
+                "SHD/SSC; the cochlea's n_channels for files built from audio)."
+            )
         return self.binning(times, units, where=f"{self.reader.path}[{index}]")
 
 
@@ -185,8 +205,8 @@ class HeidelbergDataModule(SplitDataModule):
     """Shared logic of :class:`SHDDataModule` and :class:`SSCDataModule`.
 
     Reads its settings from ``self.hparams``, the keyword arguments of the subclass: ``data_dir``,
-    ``n_steps``, ``n_channels``, ``duration``, ``dt``, ``val_fraction`` (only without a ``valid`` file),
-    ``download`` and ``cache_dir``.
+    ``n_steps``, ``n_channels``, ``n_units`` (the class attribute when absent), ``duration``, ``dt``,
+    ``val_fraction`` (only without a ``valid`` file), ``download`` and ``cache_dir`` (relative to ``data_dir``).
     """
 
     name = ""
@@ -201,9 +221,16 @@ class HeidelbergDataModule(SplitDataModule):
         hp = self.hparams
         self.val_fraction = check_fraction(self, "val_fraction", hp.get("val_fraction", 0.0))
         n_steps = None if hp.dt is not None else hp.n_steps
+        self.n_units = check_int(self, "n_units", hp.get("n_units", self.n_units), 1, "the units in the file")
+        if not 1 <= hp.n_channels <= self.n_units:
+            raise ValueError(
+                f"{type(self).__name__}: n_channels={hp.n_channels} must be in [1, n_units={self.n_units}] "
+                "(units are sum-pooled into channels). Lower n_channels or pass the file's n_units."
+            )
         self.binning = SpikeTrainBinning(self.n_units, hp.n_channels, n_steps, hp.duration, hp.dt)
-        self.data_dir, self.cache_dir = user_dir(hp.data_dir or "."), user_dir(hp.cache_dir)
-        self.download = hp.download
+        self.data_dir = user_dir(hp.data_dir or ".")
+        self.cache_dir = resolve_cache_dir(self.data_dir, hp.cache_dir)
+        self.download = hp.get("download", False)
         self.n_inputs = hp.n_channels
         self.readers: dict[str, HeidelbergFile] = {}
 
@@ -245,7 +272,7 @@ class HeidelbergDataModule(SplitDataModule):
     # ---- datasets ------------------------------------------------------------------------------
     def reader(self, file_split: str) -> HeidelbergFile:
         if file_split not in self.readers:
-            self.readers[file_split] = HeidelbergFile(self.file_path(file_split), self.num_classes)
+            self.readers[file_split] = HeidelbergFile(self.file_path(file_split), self.num_classes, self.n_units)
         return self.readers[file_split]
 
     def frames(self, file_split: str) -> Dataset:
@@ -301,6 +328,7 @@ class SHDDataModule(HeidelbergDataModule):
         data_dir: str = "data",
         n_steps: int = 100,
         n_channels: int = 140,
+        n_units: int = 700,
         batch_size: int = 256,
         val_fraction: float = 0.2,
         seed: int = 0,
@@ -332,6 +360,7 @@ class SSCDataModule(HeidelbergDataModule):
         data_dir: str = "data",
         n_steps: int = 100,
         n_channels: int = 140,
+        n_units: int = 700,
         batch_size: int = 256,
         seed: int = 0,
         download: bool = False,
@@ -344,26 +373,55 @@ class SSCDataModule(HeidelbergDataModule):
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
 
 
+def resolve_cache_dir(data_dir: Path, cache_dir: str | os.PathLike | None) -> Path | None:
+    """``cache_dir`` as a folder: ``None``/``""`` → no cache; absolute (or ``~``) → itself; relative → inside
+    ``data_dir`` (so ``cache_dir: cache`` follows ``--data.init_args.data_dir``, whatever the working folder)."""
+    path = user_dir(cache_dir)
+    if path is None or path.is_absolute():
+        return path
+    return data_dir / path
+
+
 def write_heidelberg_file(
     path: str | os.PathLike,
     times: list[np.ndarray],
     units: list[np.ndarray],
     labels: np.ndarray,
     keys: list[str] | None = None,
+    speakers: np.ndarray | None = None,
+    n_units: int | None = None,
 ) -> Path:
     """Write an SHD/SSC-format HDF5 file (ragged float16 ``spikes/times``, uint16 ``spikes/units``, labels).
 
-    Used by the tests and the throughput benchmark to build files of the real layout without a download.
+    Like the real files it holds ``extra/keys`` (class names; default ``class-<i>``) and ``extra/speaker``
+    (one id per sample; default 0). ``n_units``, when given, is stored as the file attribute ``n_units`` and
+    checked by :class:`HeidelbergFile` (units must be below it). The file is written to a temporary name and
+    moved into place, so a crash never leaves a half-written file at ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(path, "w") as f:
+    labels = np.asarray(labels)
+    speakers = np.zeros(len(labels), dtype=np.uint16) if speakers is None else np.asarray(speakers, dtype=np.uint16)
+    if not len(times) == len(units) == len(labels) == len(speakers):
+        raise ValueError(
+            f"write_heidelberg_file({path}): {len(times)} times, {len(units)} units, {len(labels)} labels and "
+            f"{len(speakers)} speakers; expected one of each per sample."
+        )
+    if n_units is not None:
+        top = max((int(np.max(u)) for u in units if len(u)), default=-1)
+        if top >= n_units:
+            raise ValueError(f"write_heidelberg_file({path}): unit {top} does not fit n_units={n_units}.")
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    with h5py.File(partial, "w") as f:
         f.create_dataset("spikes/times", data=_ragged(times, np.float16), dtype=h5py.vlen_dtype(np.float16))
         f.create_dataset("spikes/units", data=_ragged(units, np.uint16), dtype=h5py.vlen_dtype(np.uint16))
-        f.create_dataset("labels", data=np.asarray(labels, dtype=np.uint16))
+        f.create_dataset("labels", data=labels.astype(np.uint16))
         names = keys or [f"class-{i}" for i in range(int(np.max(labels, initial=0)) + 1)]
         f.create_dataset("extra/keys", data=np.array(names, dtype=h5py.string_dtype()))
-        f.create_dataset("extra/speaker", data=np.zeros(len(labels), dtype=np.uint16))
+        f.create_dataset("extra/speaker", data=speakers)
+        if n_units is not None:
+            f.attrs["n_units"] = int(n_units)
+    os.replace(partial, path)
     return path
 
 
