@@ -220,3 +220,13 @@ def test_export_command_reports_unsupported_network(tmp_path, capsys, monkeypatc
         warnings.simplefilter("error")
         assert export_main(["--ckpt_path", str(fake), "--output", str(tmp_path / "m.nir")]) == 2
     assert "node 'neurons.0'" in capsys.readouterr().err
+
+
+def test_right_padded_delay_snn_is_refused_with_the_fix():
+    """DelaySNN(pad_right=k) (DCLS's right padding) lengthens the output; the graph cannot say so."""
+    net = DelaySNN(4, [6], 2, max_delay=5, pad_right=2).eval()
+    with pytest.raises(NIRExportError, match=r"pad_right=2\).*pad_right=0"):
+        to_nir(net)
+    plain = DelaySNN(4, [6], 2, max_delay=5).eval()
+    plain.load_state_dict(net.state_dict())
+    assert "neurons.0" in to_nir(plain).nodes

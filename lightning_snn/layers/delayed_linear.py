@@ -11,14 +11,19 @@ outside the range, :class:`InwardClamp`; the raw parameter ``delay_position`` is
 with :math:`x[t<0]=0` (causal: ``y[t]`` depends on ``x[≤ t]`` only). This is ``Dcls1d(I, O,
 kernel_count=1, dilated_kernel_size=D, version="gauss", bias=False)`` applied along time to the input
 left-padded with ``D-1`` zeros, exactly as in ``Thvnvtos/SNN-delays``; DCLS's tap index ``k`` is the
-delay ``D-1-k``. σ is not learned: it is a buffer that :class:`~lightning_snn.callbacks.delay_sigma.
-DelaySigmaSchedule` decays from ``D/2`` to 0.23 (Mészáros et al. 2024). In eval mode (or with
+delay ``D-1-k``. σ is not learned: it is a buffer that
+:class:`~lightning_snn.callbacks.delay_sigma.DelaySigmaSchedule` decays from ``D/2`` to 0.23 (Mészáros et
+al. 2024). In eval mode (or with
 ``integer=True``) positions are rounded and σ → 0, so each synapse delivers
-:math:`w_{oi} x_i[t - \mathrm{round}(d_{oi})]` (:func:`~lightning_snn.layers.integer_delay.integer_delay_linear`).
+:math:`w_{oi} x_i[t - \mathrm{round}(d_{oi})]` (:func:`~lightning_snn.layers.integer_delay.integer_delay_linear`:
+event by event for sparse input on a CPU, else one matmul per distinct delay).
 
-Backends for training: ``"fft"`` (ours, the same values computed by FFT convolution, faster; see
-``benchmarks/delay_speed.py``) and ``"dcls"`` (the reference: the kernel built by DCLS's own
-``ConstructKernel1d``, the module inside ``Dcls1d``, applied with ``conv1d``, as ``Dcls1d`` does).
+Backends for training: ``"fft"`` (ours, the same values computed in the frequency domain, faster, see
+``benchmarks/delay_speed.py``: on the CPU with Numba
+:func:`~lightning_snn.layers.delay_spectral.gaussian_delay_spectral`, elsewhere
+:func:`~lightning_snn.layers.delay_fft.gaussian_delay_fft`, equal to float rounding) and ``"dcls"`` (the
+reference: the kernel built by DCLS's own ``ConstructKernel1d``, the module inside ``Dcls1d``, applied with
+``conv1d``, as ``Dcls1d`` does).
 The layer owns its parameters whatever the backend: ``weight`` ``(O, I)`` and ``delay_position``
 ``(O, I)``, declared with the roles ``"weight"`` and ``"delay"``, and the buffer ``sigma`` declared
 ``"sigma"`` (:mod:`lightning_snn.roles`), so optimisers, :class:`~lightning_snn.callbacks.Rewiring` and
@@ -38,6 +43,7 @@ from torch.nn import functional as F
 from lightning_snn import state as stream
 from lightning_snn import validation
 from lightning_snn.functional.clamp import InwardClamp
+from lightning_snn.layers import delay_spectral
 from lightning_snn.layers.delay_fft import gaussian_delay_fft
 from lightning_snn.layers.integer_delay import IntegerDelayLinear, integer_delay_linear
 
@@ -150,6 +156,8 @@ class DelayedLinear(nn.Module):
             return integer_delay_linear(x, self.weight, self.delay().detach().round().long())
         if self.backend == "dcls":
             return self._dcls_forward(x)
+        if delay_spectral.available(x) and delay_spectral.available(self.weight):
+            return delay_spectral.gaussian_delay_spectral(x, self.weight, self.delay(), self.sigma, self.max_delay)
         return gaussian_delay_fft(x, self.weight, self.delay(), self.sigma, self.max_delay)
 
     def _dcls_forward(self, x: torch.Tensor) -> torch.Tensor:

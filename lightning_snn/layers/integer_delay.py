@@ -1,20 +1,38 @@
-r"""``IntegerDelayLinear``: a dense layer with one fixed integer delay per synapse (pure PyTorch).
+r"""``IntegerDelayLinear``: a dense layer with one fixed integer delay per synapse.
 
 .. math::  y_o[t] = \sum_i w_{oi}\, x_i[t - d_{oi}], \qquad d_{oi} \in \{0, \dots, D-1\},\ x[t<0] = 0
 
 This is what a trained :class:`~lightning_snn.layers.delayed_linear.DelayedLinear` becomes after
 ``to_integer_delays()`` (σ → 0, rounded positions; Hammouamri et al. 2024, Mészáros et al. 2024):
-the form a neuromorphic chip or an event simulator runs. It is computed by shifting and summing,
-one matmul per distinct delay value, so no kernel of length D is ever built.
+the form a neuromorphic chip or an event simulator runs. Two ways to compute it, equal up to float
+rounding (``tests/test_delay_paths.py``):
+
+* shifting and summing, one matmul per distinct delay value (:func:`shift_and_sum_delay_linear`: any
+  device, differentiable; its cost grows with the number of distinct delays, up to D matmuls);
+* event by event, like the chip (:func:`event_delay_linear`, Numba, CPU): every nonzero input
+  :math:`x_i[t]` adds :math:`w_{oi} x_i[t]` to :math:`y_o[t + d_{oi}]` for all ``o``. Its cost is the
+  number of nonzero inputs times ``out_features``, whatever D: for spike trains (a few % nonzero) it is
+  a fraction of one dense matmul.
+
+:func:`integer_delay_linear` picks the event path when no gradient is needed, Numba is available, the
+input is on the CPU, finite, and sparse enough (:data:`EVENT_DENSITY_PER_DELAY`), else shifting and summing.
 """
 
 from __future__ import annotations
+
+import os
 
 import torch
 from torch import nn
 
 from lightning_snn import state as stream
 from lightning_snn import validation
+
+try:  # optional accelerator, a runtime dependency of the package
+    import numba
+    import numpy as np
+except ImportError:  # pragma: no cover - exercised where numba is missing
+    numba = None
 
 
 def check_integer_delays(delay: torch.Tensor, max_delay: int, where: str) -> None:
@@ -30,8 +48,9 @@ def check_integer_delays(delay: torch.Tensor, max_delay: int, where: str) -> Non
         )
 
 
-def integer_delay_linear(x: torch.Tensor, weight: torch.Tensor, delay: torch.Tensor) -> torch.Tensor:
-    """``y[t, b, o] = Σ_i weight[o, i] · x[t - delay[o, i], b, i]`` for ``x`` ``(T, B, I)``."""
+def shift_and_sum_delay_linear(x: torch.Tensor, weight: torch.Tensor, delay: torch.Tensor) -> torch.Tensor:
+    """``y[t, b, o] = Σ_i weight[o, i] · x[t - delay[o, i], b, i]`` for ``x`` ``(T, B, I)``: one matmul per
+    distinct delay (differentiable, any device)."""
     steps = x.shape[0]
     y = x.new_zeros(steps, x.shape[1], weight.shape[0])
     for d in torch.unique(delay).tolist():
@@ -40,6 +59,104 @@ def integer_delay_linear(x: torch.Tensor, weight: torch.Tensor, delay: torch.Ten
         w_d = torch.where(delay == d, weight, torch.zeros_like(weight))
         y[d:] += x[: steps - d] @ w_d.t()
     return y
+
+
+#: The event path is used when the fraction of nonzero inputs is at most this times the number of
+#: distinct delays, and at most 1/2. Shift-and-sum costs one dense matmul per distinct delay, the event
+#: path grows with the density: in ``benchmarks/delay_speed.py`` (700 -> 256, 5 % spikes, 1 thread, a
+#: loaded CPU) they break even at a density of about 1.4 % per distinct delay (1/70).
+EVENT_DENSITY_PER_DELAY = 1 / 70
+#: ``x.numel() · out_features`` per thread below which the event kernel uses fewer threads.
+_WORK_PER_THREAD = 1 << 22
+
+if numba is not None:
+
+    @numba.njit(cache=True)
+    def _count_events(x):  # pragma: no cover - compiled
+        """``(nonzero entries, non-finite entries)`` of ``x``, one pass."""
+        nonzero = 0
+        bad = 0
+        for v in x.reshape(-1):
+            nonzero += v != 0
+            bad += not np.isfinite(v)
+        return nonzero, bad
+
+    @numba.njit(cache=True, parallel=True)
+    def _deliver_events(x, weight_io, offset_io, y):  # pragma: no cover - compiled
+        """``y[b, t + d[i, o], o] += x[t, b, i] · w[i, o]`` for every nonzero ``x[t, b, i]``, with
+        ``offset_io[i, o] = d[i, o]·O + o``; ``y`` ``(B, T + D - 1, O)`` (late deliveries land past ``T``
+        and are dropped by the caller). One batch row per task: its block of ``y`` stays in the cache
+        and no two tasks write the same element."""
+        steps, batch, inputs = x.shape
+        outputs = weight_io.shape[1]
+        for b in numba.prange(batch):
+            yb = y[b].reshape(-1)
+            for t in range(steps):
+                base = t * outputs
+                for i in range(inputs):
+                    v = x[t, b, i]
+                    if v != 0:
+                        for o in range(outputs):
+                            yb[base + offset_io[i, o]] += v * weight_io[i, o]
+
+
+def event_delay_linear(x: torch.Tensor, weight: torch.Tensor, delay: torch.Tensor) -> torch.Tensor:
+    """The same sum as :func:`shift_and_sum_delay_linear`, input event by input event (Numba, CPU,
+    float32/float64, no gradient): each nonzero ``x[t, b, i]`` adds ``x[t, b, i] · weight[:, i]`` to
+    ``y[t + delay[:, i], b, :]``. ``delay`` holds integers >= 0 (``D = delay.max() + 1``)."""
+    if delay.numel() and int(delay.min()) < 0:
+        raise ValueError(
+            f"event_delay_linear: delays must be integers >= 0, got a minimum of {int(delay.min())}; clamp them."
+        )
+    steps, batch, _ = x.shape
+    outputs = weight.shape[0]
+    taps = int(delay.max()) + 1 if delay.numel() else 1
+    y = torch.zeros(batch, steps + taps - 1, outputs, dtype=x.dtype)
+    weight_io = weight.detach().to(x.dtype).t().contiguous()
+    offset_io = (delay.t().to(torch.int32) * outputs + torch.arange(outputs, dtype=torch.int32)).contiguous()
+    arrays = (x.detach().contiguous().numpy(), weight_io.numpy(), offset_io.numpy(), y.numpy())
+    _run(_deliver_events, *arrays, tasks=min(batch, x.numel() * outputs // _WORK_PER_THREAD))
+    return y[:, :steps].transpose(0, 1).contiguous()
+
+
+def _use_events(x: torch.Tensor, weight: torch.Tensor, delay: torch.Tensor) -> bool:
+    """The event path applies (see the module docstring); the density test is one pass over ``x``."""
+    if (
+        numba is None
+        or os.environ.get("LIGHTNING_SNN_NUMBA", "1") == "0"
+        or x.device.type != "cpu"
+        or x.dtype not in (torch.float32, torch.float64)
+        or weight.device.type != "cpu"
+        or delay.device.type != "cpu"
+        or x.numel() == 0
+        or (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
+    ):
+        return False
+    nonzero, bad = _count_events(x.detach().contiguous().numpy())  # compiled, one thread: a cheap pass
+    distinct = int(torch.unique(delay).numel())
+    return bad == 0 and nonzero <= min(0.5, EVENT_DENSITY_PER_DELAY * distinct) * x.numel()
+
+
+def integer_delay_linear(x: torch.Tensor, weight: torch.Tensor, delay: torch.Tensor) -> torch.Tensor:
+    """``y[t, b, o] = Σ_i weight[o, i] · x[t - delay[o, i], b, i]`` for ``x`` ``(T, B, I)``, by
+    :func:`event_delay_linear` where it applies (see the module docstring), else
+    :func:`shift_and_sum_delay_linear`."""
+    if _use_events(x, weight, delay):
+        return event_delay_linear(x, weight, delay)
+    return shift_and_sum_delay_linear(x, weight, delay)
+
+
+def _run(kernel, *args, tasks: int) -> None:
+    """Run ``kernel`` on PyTorch's thread count, but on no more threads than ``tasks`` (its ``prange``
+    length; a small call on one thread pays no OpenMP barrier), and leave PyTorch's setting as it was
+    (Numba's OpenMP pool shares libgomp with PyTorch)."""
+    threads = torch.get_num_threads()
+    numba.set_num_threads(max(1, min(threads, tasks, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        kernel(*args)
+    finally:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
 
 
 class IntegerDelayLinear(nn.Module):

@@ -15,6 +15,7 @@ from torch import nn
 
 from lightning_snn.layers.delayed_linear import DelayedLinear
 from lightning_snn.models.conv_snn import ConvSNN
+from lightning_snn.models.delay_snn import DelaySNN
 from lightning_snn.models.feedforward import StackedSNN
 from lightning_snn.neurons.lif import LeakyReadout, LearnableLIF
 from lightning_snn.nir.convention import (
@@ -240,6 +241,24 @@ def _export_conv(net: ConvSNN, dt: float, disc: str, changes: Changes) -> GraphB
     return b
 
 
+def _stacked_forward(network: StackedSNN) -> bool:
+    """Whether ``network`` computes :meth:`StackedSNN.forward` (synapse → neuron per layer, then the readout),
+    which is what the exported graph expresses. A ``DelaySNN`` does unless it right-pads its layers' inputs
+    (``pad_right``), which lengthens the output: that is refused with the fix."""
+    if type(network).forward is StackedSNN.forward:
+        return True
+    if type(network).forward is DelaySNN.forward:
+        if network.pad_right:
+            raise NIRExportError(
+                f"NIR export: DelaySNN(pad_right={network.pad_right}) appends {network.pad_right} zero steps to the "
+                "input of every delayed layer, which a NIR graph (one step in, one step out) cannot express. Fix: "
+                "export the same weights from DelaySNN(..., pad_right=0) (load this state_dict into it) and feed "
+                "the padding steps as zero input on the target."
+            )
+        return True
+    return False
+
+
 def _unsupported(network: nn.Module) -> NIRExportError:
     reasons = {
         "S4DLayer": "an S4D (diagonal state-space) block has no NIR primitive (complex-valued linear recurrence)",
@@ -282,7 +301,7 @@ def to_nir(network: nn.Module, dt: float = 1e-4, *, discretisation: str = "euler
     with torch.no_grad():
         if isinstance(network, ConvSNN) and type(network).forward is ConvSNN.forward:
             builder, out = _export_conv(network, dt, disc, changes), (network.n_outputs,)
-        elif isinstance(network, StackedSNN) and type(network).forward is StackedSNN.forward:
+        elif isinstance(network, StackedSNN) and _stacked_forward(network):
             if not all(type(block.synapse) in (nn.Linear, DelayedLinear) for block in network.synapses):
                 raise _unsupported(network)
             builder, out = _export_stacked(network, dt, disc, changes), (network.n_outputs,)
