@@ -6,7 +6,13 @@ r"""Hierarchical initialisation schedules across layers (Moro et al. 2024, paper
 - ``linear``:    :math:`\tau_l = \bar\tau + \frac{\Delta\tau}{2} x_l`  (the authors' ``linspace``)
 - ``geometric``: :math:`\tau_l = \sqrt{\tau_0 \tau_{L-1}}\,(\tau_{L-1}/\tau_0)^{x_l/2}` with the same end
   values :math:`\bar\tau \mp \Delta\tau/2` as ``linear``
-- ``tanh``:      :math:`\tau_l = \bar\tau + \frac{\Delta\tau}{2}\frac{\tanh(s x_l)}{\tanh s}` (rescaled tanh)
+- ``tanh``:      :math:`\tau_l = \bar\tau + \Delta\tau\,(r_l - \tfrac12)`,
+  :math:`r_l = \frac{h_l - \min h}{\max h - \min h}`, :math:`h_l = \tanh(2 s (u_l - c))`,
+  :math:`u_l = \mathrm{linspace}(0, 1, L)`: the authors' rescaled tanh (``EIS-Hub/hSNN``
+  ``utils_initialization.py:88-93``, with ``tanh_coef`` :math:`= 1/(2s)`, ``tanh_center`` :math:`= c`). With
+  :math:`c = 1/2` it is :math:`\bar\tau + \frac{\Delta\tau}{2}\frac{\tanh(s x_l)}{\tanh s}`. Our default
+  :math:`s = 2`; the authors' default ``tanh_coef = 0.5`` is :math:`s = 1` (the two differ from 4 layers on;
+  for 2 or 3 layers any symmetric tanh equals ``linear``)
 
 A positive Δτ makes τ grow with depth. Per-neuron jitter multiplies each τ by ``1 + U(-j, j)``
 (``jitter_kind="uniform"``) or adds ``N(0, (j τ)^2)`` (``"normal"``), from a seeded generator.
@@ -27,7 +33,9 @@ KINDS = ("constant", "linear", "geometric", "tanh")
 JITTER_KINDS = ("uniform", "normal")
 
 
-def _profile(n_layers: int, low: float, high: float, kind: str, steepness: float = 2.0) -> list[float]:
+def _profile(
+    n_layers: int, low: float, high: float, kind: str, steepness: float = 2.0, center: float = 0.5
+) -> list[float]:
     if kind not in KINDS:
         raise ValueError(f"Unknown schedule kind {kind!r}; expected one of {KINDS}.")
     if n_layers < 1:
@@ -39,7 +47,8 @@ def _profile(n_layers: int, low: float, high: float, kind: str, steepness: float
     if kind == "linear":
         values = mid + half * x
     elif kind == "tanh":
-        values = mid + half * torch.tanh(steepness * x) / math.tanh(steepness)
+        h = torch.tanh(2 * steepness * ((x + 1) / 2 - center))
+        values = low + (high - low) * (h - h.min()) / (h.max() - h.min())
     else:
         if low <= 0 or high <= 0:
             raise ValueError(f"A geometric schedule needs positive ends, got {low} and {high}.")
@@ -57,8 +66,12 @@ def hierarchical_tau(
     widths: Sequence[int] | None = None,
     seed: int = 0,
     tau_min: float = 0.0,
+    steepness: float = 2.0,
+    center: float = 0.5,
 ) -> list[torch.Tensor]:
     """Initial τ per layer: scalars, or ``(width,)`` vectors when ``widths`` is given.
+
+    ``steepness`` and ``center`` shape the ``tanh`` kind only (see the module docstring).
 
     >>> [round(t.item(), 3) for t in hierarchical_tau(3, mean=30.0, delta=20.0)]
     [20.0, 30.0, 40.0]
@@ -73,9 +86,16 @@ def hierarchical_tau(
         raise ValueError(f"jitter must be in [0, 1), got {jitter}.")
     if jitter_kind not in JITTER_KINDS:
         raise ValueError(f"Unknown jitter_kind {jitter_kind!r}; expected one of {JITTER_KINDS}.")
+    if kind == "tanh" and not (math.isfinite(steepness) and steepness > 0 and math.isfinite(center)):
+        raise ValueError(
+            f"A tanh schedule needs steepness > 0 and a finite center; got steepness={steepness}, center={center} "
+            "(the authors' tanh_coef is 1/(2*steepness): their default 0.5 is steepness 1; tanh_center default 0.5)."
+        )
     if widths is not None and len(widths) != n_layers:
         raise ValueError(f"widths has {len(widths)} entries for n_layers={n_layers}; give one width per layer.")
-    taus = [torch.tensor(t, dtype=torch.get_default_dtype()) for t in _profile(n_layers, low, high, kind)]
+    taus = [
+        torch.tensor(t, dtype=torch.get_default_dtype()) for t in _profile(n_layers, low, high, kind, steepness, center)
+    ]
     if widths is None:
         return taus
     gen = torch.Generator().manual_seed(seed)
@@ -102,6 +122,8 @@ class TauSchedule:
     jitter_kind: str = "uniform"
     per_neuron: bool = False
     seed: int = 0
+    steepness: float = 2.0
+    center: float = 0.5
 
     def resolve(self, widths: Sequence[int], tau_min: float = 0.0) -> list[torch.Tensor]:
         return hierarchical_tau(
@@ -114,6 +136,8 @@ class TauSchedule:
             widths if (self.per_neuron or self.jitter > 0) else None,
             self.seed,
             tau_min,
+            self.steepness,
+            self.center,
         )
 
 

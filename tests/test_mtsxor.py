@@ -56,3 +56,36 @@ def test_bad_arguments():
         MTSXORDataModule(n_train=0)
     with pytest.raises(ValueError, match="noise"):
         MTSXORDataModule(noise=1.0)
+
+
+def theirs_targets(first_bit, window_bits, nb_steps=100, start_time=10, coding_time=10, remain_time=5):
+    """EIS-Hub/hSNN utils_dataset.py:335,344-354 (get_batch's targets), transcribed for given bits."""
+    label = torch.zeros(2, 2)
+    label[1][0] = 1
+    label[0][1] = 1
+    targets = torch.zeros(nb_steps, len(first_bit)).int()
+    for i in range((nb_steps - start_time) // (coding_time + remain_time)):
+        label_t = label[first_bit, window_bits[:, i]].int()
+        targets[start_time + i * (coding_time + remain_time) : start_time + (i + 1) * (coding_time + remain_time)] = (
+            label_t
+        )
+    return targets.transpose(0, 1).long()
+
+
+def test_all_steps_target_equals_the_authors_labels_and_keeps_the_input():
+    x_all, y_all, first, windows = generate_mtsxor(16, 3, label_all_steps=True)
+    x, y, _, _ = generate_mtsxor(16, 3)
+    assert torch.equal(x_all, x)
+    assert torch.equal(y_all, theirs_targets(first, windows))
+    active = y != -100  # their accuracy steps (training.py:189-192) are our labelled steps
+    idx = [i for i in range(100) if ((i - 10) % 15) >= 5 and i > 10]
+    assert active[0].nonzero().flatten().tolist() == idx and torch.equal(y_all[active], y[active])
+
+
+def test_all_steps_target_labels_only_the_training_split():
+    data = MTSXORDataModule(n_train=8, n_val=4, n_test=4, batch_size=4, target="all_steps")
+    data.setup("fit")
+    assert (data.splits["train"].tensors[1] != -100).all()
+    assert (data.splits["val"].tensors[1] == -100).sum() == 4 * 40 and (data.splits["test"].tensors[1] == -100).any()
+    with pytest.raises(ValueError, match="target='every'"):
+        MTSXORDataModule(target="every")

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -70,3 +72,28 @@ def test_kernel_schedule_needs_pairs():
         hierarchical_kernels(3, [3, 5, 7])
     with pytest.raises(ValueError, match="dilation must be an int or a"):
         hierarchical_kernels(3, (3, 5), (1,))
+
+
+def theirs_tanh(n_layers, tau_mem, delta_tau, tanh_coef=0.5, tanh_center=0.5):
+    """EIS-Hub/hSNN utils_initialization.py:88-93, transcribed."""
+    tanh = lambda x, a: (math.exp(2 * x / a) - 1) / (math.exp(2 * x / a) + 1)  # noqa: E731
+    x = torch.linspace(0, 1, n_layers, dtype=torch.float64).tolist()
+    h = [tanh(v - tanh_center, tanh_coef) for v in x]
+    return [tau_mem + ((v - min(h)) / max(abs(u - min(h)) for u in h) - 0.5) * delta_tau for v in h]
+
+
+@pytest.mark.parametrize("n_layers", [2, 3, 5, 6])
+@pytest.mark.parametrize(("coef", "center", "delta"), [(0.5, 0.5, 15.0), (0.1, 0.5, -40.0), (1.0, 0.25, 50.0)])
+def test_tanh_equals_the_authors_schedule(n_layers, coef, center, delta):
+    ours = hierarchical_tau(n_layers, 30.0, delta, "tanh", steepness=1 / (2 * coef), center=center)
+    assert [t.item() for t in ours] == pytest.approx(theirs_tanh(n_layers, 30.0, delta, coef, center), abs=1e-4)
+
+
+def test_tanh_default_steepness_is_unchanged_and_differs_from_theirs_from_four_layers():
+    ours = [t.item() for t in hierarchical_tau(6, 10.0, 15.0, "tanh")]
+    expected = [10.0 + 7.5 * math.tanh(2 * x) / math.tanh(2) for x in torch.linspace(-1, 1, 6).tolist()]
+    assert ours == pytest.approx(expected, abs=1e-5)
+    assert ours != pytest.approx(theirs_tanh(6, 10.0, 15.0), abs=1e-3)
+    assert [t.item() for t in hierarchical_tau(3, 10.0, 15.0, "tanh")] == pytest.approx(theirs_tanh(3, 10.0, 15.0))
+    with pytest.raises(ValueError, match="steepness > 0"):
+        hierarchical_tau(4, 10.0, 5.0, "tanh", steepness=0.0)

@@ -8,6 +8,11 @@ steps (100 by default), with background noise ``p = noise`` on every channel and
   fires at the rate of a fresh random bit.
 - Target: ``XOR(first bit, window bit)`` on each active step of the window; every other step is
   unlabelled (-100). The task needs memory over the whole sample (slow) and of each window (fast).
+- ``target="all_steps"`` (``MTSXORDataModule``; ``label_all_steps`` here) labels the *training* split as the
+  authors' code does (``EIS-Hub/hSNN`` ``utils_dataset.py:335,353``): class 0 on the first ``first_steps``
+  steps and the XOR on every step of each window, its silent steps included, so the loss runs over all
+  ``T`` steps. Validation and test keep the active-step labels: accuracy is measured on the 60 active steps,
+  as theirs (``training.py:188-195``).
 
 A sample is ``x`` ``(T, 2·channels_per_group)`` and ``y`` ``(T,)``; batches are time-major.
 """
@@ -31,8 +36,11 @@ def generate_mtsxor(
     active: int = 10,
     rates: tuple[float, float] = (0.2, 0.6),
     noise: float = 0.01,
+    label_all_steps: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Return ``x (N, T, 2C)``, ``y (N, T)``, ``first_bit (N,)`` and ``window_bits (N, n_windows)``."""
+    """Return ``x (N, T, 2C)``, ``y (N, T)``, ``first_bit (N,)`` and ``window_bits (N, n_windows)``.
+
+    ``label_all_steps`` labels every step (see the module docstring) instead of the active steps only."""
     gen = torch.Generator().manual_seed(seed)
     c = channels_per_group
     steps = first_steps + n_windows * (silent + active)
@@ -40,20 +48,28 @@ def generate_mtsxor(
     first = torch.randint(0, 2, (n_samples,), generator=gen)
     windows = torch.randint(0, 2, (n_samples, n_windows), generator=gen)
     p = torch.zeros(n_samples, steps, 2 * c)
-    y = torch.full((n_samples, steps), IGNORE_INDEX, dtype=torch.long)
+    y = torch.full((n_samples, steps), 0 if label_all_steps else IGNORE_INDEX, dtype=torch.long)
     p[:, :first_steps, :c] = rate[first][:, None, None]
     for w in range(n_windows):
         start = first_steps + w * (silent + active) + silent
         p[:, start : start + active, c:] = rate[windows[:, w]][:, None, None]
-        y[:, start : start + active] = (first ^ windows[:, w])[:, None]
+        labelled = start - silent if label_all_steps else start
+        y[:, labelled : start + active] = (first ^ windows[:, w])[:, None]
     x = torch.bernoulli(p, generator=gen)
     # Background noise adds to the coding rate: a channel fires if either process fires.
     x = torch.maximum(x, torch.bernoulli(torch.full_like(p, noise), generator=gen))
     return x, y, first, windows
 
 
+TARGETS = ("active", "all_steps")
+
+
 class MTSXORDataModule(SplitDataModule):
-    """Seeded train/val/test splits of Multi-Time-Scale XOR (see the module docstring)."""
+    """Seeded train/val/test splits of Multi-Time-Scale XOR (see the module docstring).
+
+    ``target="active"`` (default) labels the active steps of every split; ``"all_steps"`` labels every step
+    of the training split as the hSNN code does, validation and test staying on the active steps.
+    """
 
     n_inputs = 40
     num_classes = 2
@@ -68,6 +84,7 @@ class MTSXORDataModule(SplitDataModule):
         seed: int = 0,
         channels_per_group: int = 20,
         noise: float = 0.01,
+        target: str = "active",
         num_workers: int = 0,
     ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
@@ -75,12 +92,20 @@ class MTSXORDataModule(SplitDataModule):
             check_int(self, name, value, 1)
         check_int(self, "channels_per_group", channels_per_group, 1)
         check_fraction(self, "noise", noise)
+        if target not in TARGETS:
+            raise ValueError(
+                f"MTSXORDataModule: got target={target!r}; expected one of {TARGETS} ('active': labels on the "
+                "active steps only; 'all_steps': every training step labelled, as EIS-Hub/hSNN)."
+            )
         self.n_inputs = 2 * channels_per_group
 
     def build_splits(self) -> dict[str, TensorDataset]:
         hp = self.hparams
         splits = {}
         for offset, (split, n) in enumerate({"train": hp.n_train, "val": hp.n_val, "test": hp.n_test}.items()):
-            x, y, _, _ = generate_mtsxor(n, hp.seed * 3 + offset, hp.channels_per_group, noise=hp.noise)
+            all_steps = split == "train" and hp.get("target", "active") == "all_steps"
+            x, y, _, _ = generate_mtsxor(
+                n, hp.seed * 3 + offset, hp.channels_per_group, noise=hp.noise, label_all_steps=all_steps
+            )
             splits[split] = TensorDataset(x, y)
         return splits

@@ -100,7 +100,8 @@ class StackedSNN(Network):
     Two dropouts, for two papers' placements: ``dropout`` acts on the synaptic currents before the neurons,
     a new mask each step (inside :class:`SynapseBlock`); ``spike_dropout`` acts on the hidden spikes after
     the neurons with one mask per sequence (:class:`~lightning_snn.layers.sequence_dropout.SequenceDropout`,
-    as ``Thvnvtos/SNN-delays``, ``mbalazs98/spatiotemporal`` and ``EIS-Hub/hSNN`` do).
+    as ``Thvnvtos/SNN-delays`` and ``mbalazs98/spatiotemporal`` do; ``EIS-Hub/hSNN`` draws a new mask
+    per step, see :class:`~lightning_snn.neurons.hsnn_lif.HSNNLIF`).
 
     The constructor checks the sizes and builds the hidden layers: ``synapses[l]`` is a
     :class:`SynapseBlock` around ``synapse(n_in, n_out, l)`` and ``neurons[l]`` comes from the neuron spec
