@@ -72,3 +72,20 @@ def test_constructor_errors():
         ConvSNN(input_shape=(0, 8, 8))
     with pytest.raises(ValueError, match=r"expects time-major frames \(T, B, 2, 8, 8\)"):
         tiny()(torch.zeros(3, 2, 8, 8))
+
+
+def test_norm_per_step_normalises_each_step_as_the_authors_loop():
+    torch.manual_seed(0)
+    net = tiny(dropout=0.0, norm_per_step=True)
+    block = net.blocks[0]
+    x = torch.randn(3, 4, 2, 8, 8)
+    want = torch.stack([block.norm(block.conv(frame)) for frame in x])  # codes/models.py:228-233, BN per step
+    block.norm.reset_running_stats()
+    got = {}
+    block.neuron.register_forward_hook(lambda m, i, o: got.setdefault("in", i[0]))
+    block(x)
+    assert torch.allclose(got["in"].reshape(want.shape), want, atol=1e-6)
+    net.eval()
+    flat = tiny(dropout=0.0).eval()
+    flat.load_state_dict(net.state_dict())
+    assert torch.equal(net(x), flat(x))  # evaluation uses the running statistics either way

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -207,3 +208,34 @@ def test_config_fast_dev_run(tmp_path, config, extra):
 def test_split_fractions_must_leave_training_data(tmp_path):
     with pytest.raises(ValueError, match=r"val_fraction \+ test_fraction must be < 1"):
         CIFAR10DVSDataModule(data_dir=tmp_path, val_fraction=0.6, test_fraction=0.6)
+
+
+def test_split_by_number_gives_equal_event_counts_per_frame(tmp_path):
+    write_nmnist(tmp_path, {"Train": 1, "Test": 1}, n_events=43)
+    dm = NMNISTDataModule(data_dir=tmp_path, n_time_bins=4, split_by="number", val_fraction=0.0)
+    dm.setup()
+    frames = dm.splits["test"][5][0]
+    assert frames.sum((1, 2, 3)).tolist() == [10, 10, 10, 13]  # floor(43 / 4) each, the last takes the rest
+    with pytest.raises(ValueError, match="split_by must be one of"):
+        NMNISTDataModule(data_dir=tmp_path, split_by="count")
+
+
+def test_cifar10dvs_per_class_last_test_split_is_the_last_files_of_each_class(tmp_path):
+    pytest.importorskip("aedat", reason="CIFAR10-DVS needs the 'aedat' package (pip install aedat)")
+    files = write_cifar10dvs(tmp_path, per_class=3, n_events=5)
+    dm = CIFAR10DVSDataModule(
+        data_dir=tmp_path,
+        n_time_bins=2,
+        spatial_factor=0.25,
+        val_fraction=0.0,
+        test_fraction=0.34,
+        test_split="per_class_last",
+    )
+    dm.setup()
+    paths = dm.tonic_dataset("all").data
+    # int(0.66 * 3) = 1 training file per class: files 1 and 2 of each class are the test set
+    assert sorted(Path(paths[i]).stem.rsplit("_", 1)[1] for i in dm.splits["test"].indices) == ["1"] * 10 + ["2"] * 10
+    assert len(files) == 30
+    assert len(dm.splits["train"]) == 10 and dm.splits["val"] is dm.splits["test"]
+    with pytest.raises(ValueError, match="test_split"):
+        CIFAR10DVSDataModule(data_dir=tmp_path, test_split="random")

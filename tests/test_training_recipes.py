@@ -144,6 +144,23 @@ def test_plateau_scheduler_is_configured_on_the_monitored_metric():
         SpikingClassifier(FeedForwardSNN(3, [4], 2), scheduler="plateau", tbptt_steps=4)
 
 
+def test_cosine_t_max_restarts_like_the_plif_code():
+    """scheduler_kwargs T_max: torch's CosineAnnealingLR(T_max=64) per epoch, as the PLIF code over 1024 epochs."""
+    model = SpikingClassifier(
+        FeedForwardSNN(3, [4], 2), scheduler="cosine", scheduler_interval="epoch", scheduler_kwargs={"T_max": 4}
+    )
+    model.trainer = type("T", (), {"max_epochs": 16})()
+    config = model.configure_optimizers()
+    sched, opt = config["lr_scheduler"]["scheduler"], config["optimizer"]
+    assert config["lr_scheduler"]["interval"] == "epoch" and sched.T_max == 4
+    rates = []
+    for _ in range(9):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert rates[4] == pytest.approx(0.0, abs=1e-12) and rates[8] == pytest.approx(1e-3)  # down at 4, up again at 8
+
+
 class Penalised(nn.Module):
     """A toy module with a penalty: 3·Σw²."""
 

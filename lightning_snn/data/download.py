@@ -26,6 +26,15 @@ def user_dir(path: str | os.PathLike | None) -> Path | None:
     return Path(os.path.expanduser(str(path))) if path else None
 
 
+def resolve_cache_dir(data_dir: Path, cache_dir: str | os.PathLike | None) -> Path | None:
+    """``cache_dir`` as a folder: ``None``/``""`` → no cache; absolute (or ``~``) → itself; relative → inside
+    ``data_dir`` (so ``cache_dir: cache`` follows ``--data.init_args.data_dir``, whatever the working folder)."""
+    path = user_dir(cache_dir)
+    if path is None or path.is_absolute():
+        return path
+    return data_dir / path
+
+
 def missing_message(
     dataset: str, filename: str, searched: Sequence[Path], url: str, place: Path, reason: str = ""
 ) -> str:

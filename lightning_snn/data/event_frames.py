@@ -12,9 +12,14 @@ tonic's presence check (the archive must be there and e.g. ≥ 10000 ``.bin`` fi
 "the extracted folder holds at least one recording", and its download by one that only runs with
 ``download=True`` in ``prepare_data`` and raises :class:`~lightning_snn.data.download.MissingDataError`
 otherwise. Each recording becomes ``(T, P, H, W)`` frames through :class:`~lightning_snn.data.events.EventFrames`
-(tonic ``Downsample`` + ``ToFrame(n_time_bins=T)``; T = 10 / 20 / 20 as in PLIF, Fang et al. 2021), cached
-on disk when ``cache_dir`` is set. Batches are ``(x (T, B, P, H, W), y (B,))``. Validation is a seeded
+(tonic ``Downsample``, then ``T`` equal time bins, or with ``split_by="number"`` ``T`` slices of equal
+event counts as PLIF's runs; T = 10 / 20 / 20 as in PLIF, Fang et al. 2021), cached on disk when
+``cache_dir`` is set (a relative ``cache_dir`` lies inside ``data_dir``). Batches are
+``(x (T, B, P, H, W), y (B,))``. Validation is a seeded
 ``val_fraction`` of train (``val_fraction=0``: the test set, as PLIF reports best test accuracy).
+CIFAR10-DVS has one folder: its test set is a seeded ``test_fraction`` (``test_split="seeded"``) or, as
+PLIF (SpikingJelly's ``CIFAR10DVS(split_ratio=0.9)``), the last ``test_fraction`` of every class's
+recordings in file-number order (``test_split="per_class_last"``: files 900-999 of each class).
 """
 
 from __future__ import annotations
@@ -26,11 +31,17 @@ from pathlib import Path
 
 import numpy as np
 import tonic
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
-from lightning_snn.data.base import SplitDataModule, check_fraction, check_fraction_sum
+from lightning_snn.data.base import SplitDataModule, check_fraction, check_fraction_sum, seeded_split
 from lightning_snn.data.cache import CachedFrames, UncachedFrames, files_fingerprint
-from lightning_snn.data.download import MissingDataError, is_local_rank_zero, missing_message, user_dir
+from lightning_snn.data.download import (
+    MissingDataError,
+    is_local_rank_zero,
+    missing_message,
+    resolve_cache_dir,
+    user_dir,
+)
 from lightning_snn.data.events import EventFrames
 
 
@@ -161,6 +172,29 @@ class CIFAR10DVS(LocalFiles, tonic.datasets.CIFAR10DVS):
         return None
 
 
+#: How :class:`CIFAR10DVSDataModule` holds out its test set.
+TEST_SPLITS = ("seeded", "per_class_last")
+
+
+def file_number(path: str) -> tuple[int, str]:
+    """Sort key: the last whole number in the file name (``cifar10_cat_12.aedat4`` → 12), then the name."""
+    numbers = re.findall(r"\d+", Path(path).stem)
+    return (int(numbers[-1]) if numbers else -1, Path(path).name)
+
+
+def per_class_last(paths, labels, fraction: float) -> np.ndarray:
+    """Indices of the last ``fraction`` of each class's recordings in file-number order: SpikingJelly's
+    ``CIFAR10DVS(split_ratio=1 - fraction)``, which trains on files ``0 .. int(split_ratio·n) - 1`` of each
+    class and tests on the rest (PLIF: ``split_ratio=0.9``, files 900-999 of 1000)."""
+    labels = np.asarray(labels)
+    test = []
+    for label in np.unique(labels):
+        members = sorted(np.flatnonzero(labels == label), key=lambda i: file_number(str(paths[i])))
+        n_train = int(round((1 - fraction) * len(members), 9))  # int(split_ratio * n), robust to 0.9 * n rounding
+        test.extend(members[n_train:])
+    return np.asarray(sorted(test), dtype=np.int64)
+
+
 def check_npy_events(path: Path, columns: int, expected: str) -> None:
     """Check the header and size of an ``.npy`` event array without reading its data."""
     fmt = np.lib.format
@@ -220,8 +254,11 @@ class EventFramesDataModule(SplitDataModule):
         self.val_fraction = check_fraction(self, "val_fraction", hp.val_fraction)
         self.test_fraction = check_fraction(self, "test_fraction", hp.get("test_fraction", 0.0))
         check_fraction_sum(self, {"val_fraction": self.val_fraction, "test_fraction": self.test_fraction})
-        self.transform = EventFrames(self.tonic_class.sensor_size, hp.n_time_bins, hp.spatial_factor)
-        self.data_dir, self.cache_dir = user_dir(hp.data_dir or "."), user_dir(hp.cache_dir)
+        self.transform = EventFrames(
+            self.tonic_class.sensor_size, hp.n_time_bins, hp.spatial_factor, hp.get("split_by", "time")
+        )
+        self.data_dir = user_dir(hp.data_dir or ".")
+        self.cache_dir = resolve_cache_dir(self.data_dir, hp.cache_dir)
         self.download = hp.download
         t, p, h, w = self.transform.output_shape()
         self.frame_shape = (p, h, w)
@@ -288,6 +325,7 @@ class NMNISTDataModule(EventFramesDataModule):
         data_dir: str = "data",
         n_time_bins: int = 10,
         spatial_factor: float = 1.0,
+        split_by: str = "time",
         batch_size: int = 16,
         val_fraction: float = 0.1,
         seed: int = 0,
@@ -311,6 +349,7 @@ class DVSGestureDataModule(EventFramesDataModule):
         data_dir: str = "data",
         n_time_bins: int = 20,
         spatial_factor: float = 1.0,
+        split_by: str = "time",
         batch_size: int = 16,
         val_fraction: float = 0.1,
         seed: int = 0,
@@ -323,7 +362,8 @@ class DVSGestureDataModule(EventFramesDataModule):
 
 
 class CIFAR10DVSDataModule(EventFramesDataModule):
-    """CIFAR10-DVS (Li et al. 2017): 128×128×2, 10 classes, T = 20; one folder, seeded test/val split."""
+    """CIFAR10-DVS (Li et al. 2017): 128×128×2, 10 classes, T = 20; one folder, held-out test set by ``test_split``
+    (``"seeded"`` or PLIF's ``"per_class_last"``), seeded validation split of the rest."""
 
     tonic_class = CIFAR10DVS
     file_splits = ("all",)
@@ -334,9 +374,11 @@ class CIFAR10DVSDataModule(EventFramesDataModule):
         data_dir: str = "data",
         n_time_bins: int = 20,
         spatial_factor: float = 1.0,
+        split_by: str = "time",
         batch_size: int = 16,
         val_fraction: float = 0.1,
         test_fraction: float = 0.1,
+        test_split: str = "seeded",
         seed: int = 0,
         download: bool = False,
         num_workers: int = 0,
@@ -344,6 +386,25 @@ class CIFAR10DVSDataModule(EventFramesDataModule):
     ) -> None:
         # the other arguments reach EventFramesDataModule through self.hparams
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
+        if test_split not in TEST_SPLITS:
+            raise ValueError(
+                f"CIFAR10DVSDataModule: got test_split={test_split!r}; expected one of {TEST_SPLITS} (a seeded random "
+                "test_fraction, or the last test_fraction of each class's recordings in file-number order as PLIF)."
+            )
+
+    def build_splits(self) -> dict[str, Dataset]:
+        if self.hparams.test_split == "seeded":
+            return super().build_splits()
+        frames = self.frames("all")
+        dataset = self.tonic_dataset("all")
+        test = per_class_last(dataset.data, dataset.targets, self.test_fraction)
+        rest = np.setdiff1d(np.arange(len(frames)), test)
+        train, val = (
+            Subset(frames, rest[part].tolist())
+            for part in seeded_split(len(rest), [None, self.val_fraction], self.seed)
+        )
+        test_set = Subset(frames, test.tolist())
+        return {"train": train, "val": val if len(val) else test_set, "test": test_set}
 
     def frames(self, file_split: str) -> Dataset:
         if importlib.util.find_spec("aedat") is None:

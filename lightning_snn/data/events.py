@@ -13,13 +13,18 @@ where :math:`D` is a fixed ``duration`` or, when ``duration=None``, the sample's
 number of events inside the window; events at :math:`t \ge D` (fixed duration) are dropped.
 
 **Camera events** (N-MNIST, DVS Gesture, CIFAR10-DVS): :class:`EventFrames` runs tonic's
-``Downsample(spatial_factor)``, then counts events into ``T`` equal time bins from the first to the last
-event, ``(T, P, H, W)`` — tonic's ``ToFrame(n_time_bins=T)`` but keeping the last event, which tonic
-drops (see :func:`accumulate_frames`).
+``Downsample(spatial_factor)``, then counts events into ``T`` frames ``(T, P, H, W)``:
+
+- ``split_by="time"`` (default): ``T`` equal time bins from the first to the last event — tonic's
+  ``ToFrame(n_time_bins=T)`` but keeping the last event, which tonic drops (:func:`accumulate_frames`);
+- ``split_by="number"``: ``T`` slices of equal event *counts*, in recording order, the last one taking the
+  remainder — SpikingJelly's ``integrate_events_by_fixed_frames_number(split_by='number')``, which PLIF's
+  logged runs use (:func:`accumulate_frames_by_count`).
 
 **Bad input, the choices made.** Negative timestamps raise ``ValueError``. Unsorted timestamps are
-accepted: binning does not depend on event order, so an unsorted recording gives exactly the frames of
-its sorted copy (no sort is needed, and none is done). Coordinates outside the sensor raise
+accepted: binning by time does not depend on event order, so an unsorted recording gives exactly the
+frames of its sorted copy (no sort is needed, and none is done); ``split_by="number"`` slices the events
+in the order they are stored, as SpikingJelly does. Coordinates outside the sensor raise
 ``ValueError``. An empty recording gives all-zero frames (``T`` steps; one step in ``dt`` mode).
 """
 
@@ -136,9 +141,14 @@ class SpikeTrainBinning:
         return bin_spike_train(times, units, self.n_units, self.n_channels, self.n_steps, self.duration, self.dt, where)
 
 
+#: How :class:`EventFrames` cuts a recording into frames.
+SPLIT_BY = ("time", "number")
+
+
 @dataclasses.dataclass(frozen=True)
 class EventFrames:
-    """Camera events → ``(T, P, H, W)`` float32 counts: tonic ``Downsample``, then :func:`accumulate_frames`.
+    """Camera events → ``(T, P, H, W)`` float32 counts: tonic ``Downsample``, then :func:`accumulate_frames`
+    (``split_by="time"``) or :func:`accumulate_frames_by_count` (``split_by="number"``).
 
     ``sensor_size`` is tonic's ``(W, H, P)`` of the raw sensor; frames are ``spatial_factor`` times smaller.
     """
@@ -146,10 +156,16 @@ class EventFrames:
     sensor_size: tuple[int, int, int]
     n_time_bins: int = 10
     spatial_factor: float = 1.0
+    split_by: str = "time"
 
     def __post_init__(self) -> None:
         if self.n_time_bins < 1:
             raise ValueError(f"n_time_bins must be >= 1, got {self.n_time_bins}.")
+        if self.split_by not in SPLIT_BY:
+            raise ValueError(
+                f"split_by must be one of {SPLIT_BY} (equal time bins, or equal event counts as PLIF's runs), "
+                f"got {self.split_by!r}."
+            )
         if not 0 < self.spatial_factor <= 1:
             raise ValueError(f"spatial_factor must be in (0, 1], got {self.spatial_factor}.")
         object.__setattr__(self, "sensor_size", tuple(int(s) for s in self.sensor_size))
@@ -179,6 +195,8 @@ class EventFrames:
                 )
         if self.spatial_factor != 1:
             events = Downsample(spatial_factor=self.spatial_factor)(events)
+        if self.split_by == "number":
+            return accumulate_frames_by_count(events, self.frame_size, self.n_time_bins)
         return accumulate_frames(events, self.frame_size, self.n_time_bins)
 
 
@@ -196,5 +214,32 @@ def accumulate_frames(events: np.ndarray, frame_size: tuple[int, int, int], n_ti
     k = np.minimum(k, n_time_bins - 1)
     frames = np.zeros((n_time_bins, p, h, w), dtype=np.float32)
     pol = events["p"].astype(np.int64) if p > 1 else np.zeros(len(t), dtype=np.int64)
+    np.add.at(frames, (k, pol, events["y"].astype(np.int64), events["x"].astype(np.int64)), 1)
+    return frames
+
+
+def count_slices(n_events: int, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    r"""Event index ranges ``[j_l, j_r)`` of the ``n_frames`` slices of equal counts.
+
+    :math:`j_l = i \lfloor N/T \rfloor`, :math:`j_r = j_l + \lfloor N/T \rfloor`, and the last slice
+    ends at :math:`N` (it takes the remainder): SpikingJelly's ``cal_fixed_frames_number_segment_index``
+    with ``split_by='number'`` (``spikingjelly/datasets/utils.py``; the same in the 2020
+    ``integrate_events_to_frames`` PLIF used). With fewer events than frames, all fall in the last slice.
+    """
+    step = n_events // n_frames
+    left = np.arange(n_frames, dtype=np.int64) * step
+    right = left + step
+    right[-1] = n_events
+    return left, right
+
+
+def accumulate_frames_by_count(events: np.ndarray, frame_size: tuple[int, int, int], n_frames: int) -> np.ndarray:
+    """``(T, P, H, W)`` event counts over ``T`` slices of equal event counts in recording order
+    (:func:`count_slices`); polarity 0 goes to channel 0 and any other to channel 1, as in SpikingJelly."""
+    w, h, p = frame_size
+    frames = np.zeros((n_frames, p, h, w), dtype=np.float32)
+    left, right = count_slices(len(events), n_frames)
+    k = np.repeat(np.arange(n_frames), right - left)
+    pol = (events["p"] != 0).astype(np.int64) if p > 1 else np.zeros(len(events), dtype=np.int64)
     np.add.at(frames, (k, pol, events["y"].astype(np.int64), events["x"].astype(np.int64)), 1)
     return frames

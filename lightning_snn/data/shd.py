@@ -18,7 +18,7 @@ Each sample becomes counts ``(T, n_channels)`` (see :mod:`lightning_snn.data.eve
 written by :func:`write_heidelberg_file` with another count (e.g. from
 :class:`~lightning_snn.data.audio.audio_folder.AudioFolderDataModule`) record it and are refused with another
 ``n_units``.
-A relative ``cache_dir`` is a folder inside ``data_dir`` (see :func:`resolve_cache_dir`).
+A relative ``cache_dir`` is a folder inside ``data_dir`` (see :func:`~lightning_snn.data.download.resolve_cache_dir`).
 
 Batches are time-major ``(x (T, B, C), y (B,)[, lengths (B,)])``. The validation set is a seeded
 ``val_fraction`` of train for SHD (``val_fraction=0`` validates on the test file, as the DCLS-delays
@@ -43,6 +43,7 @@ from lightning_snn.data.download import (
     is_local_rank_zero,
     locate,
     missing_message,
+    resolve_cache_dir,
     user_dir,
 )
 from lightning_snn.data.events import SpikeTrainBinning
@@ -371,15 +372,6 @@ class SSCDataModule(HeidelbergDataModule):
     ) -> None:
         # the other arguments reach HeidelbergDataModule through self.hparams
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
-
-
-def resolve_cache_dir(data_dir: Path, cache_dir: str | os.PathLike | None) -> Path | None:
-    """``cache_dir`` as a folder: ``None``/``""`` → no cache; absolute (or ``~``) → itself; relative → inside
-    ``data_dir`` (so ``cache_dir: cache`` follows ``--data.init_args.data_dir``, whatever the working folder)."""
-    path = user_dir(cache_dir)
-    if path is None or path.is_absolute():
-        return path
-    return data_dir / path
 
 
 def write_heidelberg_file(

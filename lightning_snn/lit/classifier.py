@@ -26,7 +26,9 @@ mapping ``{group: "cosine" | "onecycle" | "constant"}`` giving each optimiser gr
 Thvnvtos/SNN-delays). ``scheduler_interval`` is ``"step"`` (one scheduler step per optimiser step, over
 the run's optimiser steps) or ``"epoch"`` (one per epoch, over ``max_epochs``, as the authors' code).
 ``scheduler_kwargs`` passes settings: ``max_lr_factor``, ``pct_start``, ``div_factor``,
-``final_div_factor``, ``cycle_momentum``, ``base_momentum``, ``max_momentum`` for one-cycle;
+``final_div_factor``, ``cycle_momentum``, ``base_momentum``, ``max_momentum`` for one-cycle; ``T_max``
+(default: the whole run; shorter makes the cosine restart, as ``CosineAnnealingLR`` does) and ``eta_min`` for
+cosine;
 ``monitor`` and ``ReduceLROnPlateau``'s arguments (``mode``, ``factor``, ``patience``, ...) for plateau.
 
 The optimiser has one parameter group per declared role (:mod:`lightning_snn.roles`), each with its own
@@ -389,8 +391,9 @@ class SpikingClassifier(L.LightningModule):
                 )
         else:
             total = max(int(self.trainer.estimated_stepping_batches), 1)
-        if kind == "cosine":
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+        if kind == "cosine":  # T_max < total restarts the cosine (the PLIF code's T_max=64 over 1024 epochs)
+            cosine = {"T_max": total, **kwargs}
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, **cosine)
         elif kind == "onecycle":
             cfg = {**ONECYCLE_DEFAULTS, **kwargs}
             peaks = [cfg.pop("max_lr_factor") * group["lr"] for group in optimizer.param_groups]

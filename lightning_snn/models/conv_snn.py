@@ -9,7 +9,8 @@ r"""``ConvSNN``: the PLIF network for neuromorphic frames (Fang et al., ICCV 202
 Input ``(T, B, P, H, W)`` frames (or the same flattened to ``(T, B, P·H·W)``); output ``(T, B, K)``:
 the spikes of ``votes`` output neurons per class averaged, so ``SpikingClassifier(readout="mean",
 loss="mse_rate")`` gives PLIF's loss :math:`\lVert \frac{1}{T}\sum_t o[t] - \mathrm{onehot}(y)\rVert^2`.
-Convolution and batch norm run on all ``T·B`` frames at once (SpikingJelly's ``SeqToANNContainer``);
+Convolution and batch norm run on all ``T·B`` frames at once (SpikingJelly's ``SeqToANNContainer``), or
+step by step in training with ``norm_per_step=True`` (the authors' 2020 code);
 each :class:`~lightning_snn.neurons.lif.LearnableLIF` sees the feature map flattened to ``N = c·h·w``
 neurons and the result is reshaped back, so one τ per layer (PLIF) or one per position and channel
 (``per_neuron=True``). Dropout draws one mask per sample shared by all time steps, as SpikingJelly's
@@ -25,39 +26,34 @@ import torch
 from torch import nn
 
 from lightning_snn import validation
+from lightning_snn.layers.sequence_dropout import SequenceDropout
 from lightning_snn.models.network import Network
 from lightning_snn.neurons.factory import NeuronFactory, NeuronSpec, move_into_neuron_spec
 
 
-class SequenceDropout(nn.Module):
-    """Dropout with one mask per sample for all time steps of a ``(T, B, ...)`` input."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        if not 0 <= p < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {p}.")
-        self.p = p
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0:
-            return x
-        mask = torch.empty_like(x[:1]).bernoulli_(1 - self.p) / (1 - self.p)
-        return x * mask
-
-
 class ConvBlock(nn.Module):
-    """Conv3×3 → BN → neuron (LearnableLIF by default) → MaxPool2d(2) on ``(T, B, C, H, W)``."""
+    """Conv3×3 → BN → neuron (LearnableLIF by default) → MaxPool2d(2) on ``(T, B, C, H, W)``.
 
-    def __init__(self, c_in: int, c_out: int, hw: tuple[int, int], neuron: nn.Module) -> None:
+    ``norm_per_step=True``: in training, conv and BN run once per step (batch statistics of that step, as
+    the authors' 2020 code, ``codes/models.py:228-233``); otherwise on all ``T·B`` frames at once.
+    """
+
+    def __init__(
+        self, c_in: int, c_out: int, hw: tuple[int, int], neuron: nn.Module, norm_per_step: bool = False
+    ) -> None:
         super().__init__()
         self.conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
         self.norm = nn.BatchNorm2d(c_out)
         self.neuron = neuron  # over the c_out·h·w positions of the feature map
         self.pool = nn.MaxPool2d(2)
+        self.norm_per_step = norm_per_step
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         steps, batch = x.shape[:2]
-        y = self.norm(self.conv(x.flatten(0, 1)))
+        if self.norm_per_step and self.training:
+            y = torch.cat([self.norm(self.conv(frame)) for frame in x])
+        else:
+            y = self.norm(self.conv(x.flatten(0, 1)))
         s = self.neuron(y.reshape(steps, batch, -1)).reshape(steps * batch, *y.shape[1:])
         s = self.pool(s)
         return s.reshape(steps, batch, *s.shape[1:])
@@ -69,6 +65,9 @@ class ConvSNN(Network):
     The neuron is a spec (:mod:`lightning_snn.neurons.factory`; default
     :class:`~lightning_snn.neurons.lif.LearnableLIF`, whose ``learn_tau``, ``per_neuron`` and
     ``parametrisation`` go in ``neuron``); every LIF layer starts from ``tau`` (``None``: the neuron's own).
+    ``norm_per_step=True`` gives the authors' per-step batch norm in training (:class:`ConvBlock`). The FC
+    width is ``fc_hidden``; the authors' is ``c·h·w/4`` of the last feature map (2048 for N-MNIST and
+    CIFAR10-DVS, 512 for DVS Gesture, ``codes/models.py:54``).
     """
 
     @classmethod
@@ -87,6 +86,7 @@ class ConvSNN(Network):
         dropout: float = 0.5,
         tau: float | None = 2.0,
         neuron: NeuronSpec = None,
+        norm_per_step: bool = False,
     ) -> None:
         super().__init__()
         if len(tuple(input_shape)) != 3 or min(int(v) for v in input_shape) < 1:
@@ -111,7 +111,7 @@ class ConvSNN(Network):
         self.n_inputs = c * h * w
         blocks = []
         for i in range(n_conv):
-            blocks.append(ConvBlock(c if i == 0 else channels, channels, (h, w), make(channels * h * w)))
+            blocks.append(ConvBlock(c if i == 0 else channels, channels, (h, w), make(channels * h * w), norm_per_step))
             h, w = h // 2, w // 2
         self.blocks = nn.ModuleList(blocks)
         self.drop1, self.drop2 = SequenceDropout(dropout), SequenceDropout(dropout)

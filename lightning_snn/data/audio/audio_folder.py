@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from lightning_snn.data.base import check_fraction
-from lightning_snn.data.download import MissingDataError
-from lightning_snn.data.shd import HeidelbergDataModule, resolve_cache_dir, write_heidelberg_file
+from lightning_snn.data.download import MissingDataError, resolve_cache_dir
+from lightning_snn.data.shd import HeidelbergDataModule, write_heidelberg_file
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 SPLITS = ("train", "test")
