@@ -1,9 +1,14 @@
-"""FFT convolution vs sequential recurrence of the S4D layer: forward + backward time and memory.
+"""FFT convolution vs sequential recurrence of an SSM layer: forward + backward time and memory.
 
     OMP_NUM_THREADS=1 python benchmarks/ssm_speed.py --steps 64 256 1024 4096
+    OMP_NUM_THREADS=1 python benchmarks/ssm_speed.py --layer dplr --steps 64 256 1024
 
-Both paths use the same :class:`~lightning_snn.layers.ssm.S4DLayer` parameters (they agree to 1e-4,
-``tests/test_ssm.py``). Time is the minimum wall time (over repeats) of forward + ``backward()`` of ``sum(y**2)``.
+Both paths use the same :class:`~lightning_snn.layers.ssm.S4DLayer` (``--layer s4d``) or
+:class:`~lightning_snn.layers.ssm.S4DPLRLayer` (``--layer dplr``, ``l_max`` = the largest ``T``; its
+recurrence is the dense ``d_state × d_state`` one) parameters (they agree to 1e-4, ``tests/test_ssm.py``,
+``tests/test_s4_dplr.py``). ``--kernel-only`` also times the kernel computation alone (forward + backward
+of ``sum(K**2)``), to see whether it dominates the layer. Time is the minimum wall time (over repeats) of
+forward + ``backward()`` of ``sum(y**2)``.
 Memory is what autograd keeps for the backward pass: the total bytes of the tensors saved in the graph
 (measured with ``torch.autograd.graph.saved_tensors_hooks``), i.e. the activation memory that grows
 with ``T``; a tensor saved twice is counted once.
@@ -17,7 +22,7 @@ import time
 
 import torch
 
-from lightning_snn.layers.ssm import S4DLayer
+from lightning_snn.layers.ssm import S4DLayer, S4DPLRLayer
 
 
 def saved_bytes(layer: S4DLayer, u: torch.Tensor, mode: str) -> int:
@@ -33,24 +38,44 @@ def saved_bytes(layer: S4DLayer, u: torch.Tensor, mode: str) -> int:
     return sum(seen.values())
 
 
+#: ``--cpu-time`` switches to the process's CPU time, which other jobs on a shared machine disturb less.
+CLOCK = {"clock": time.perf_counter}
+
+
 def time_fwd_bwd(layer: S4DLayer, u: torch.Tensor, mode: str, repeats: int) -> float:
     times = []
     for _ in range(repeats + 1):  # the first run warms up
         layer.zero_grad(set_to_none=True)
-        start = time.perf_counter()
+        start = CLOCK["clock"]()
         (layer(u, mode=mode) ** 2).sum().backward()
-        times.append(time.perf_counter() - start)
+        times.append(CLOCK["clock"]() - start)
     return min(times[1:])  # the minimum is the least disturbed by other processes on a shared CPU
 
 
-def run(steps: list[int], batch: int, d_model: int, d_state: int, repeats: int, max_recurrence: int) -> list[dict]:
+def time_kernel(layer: torch.nn.Module, steps: int, repeats: int) -> float:
+    times = []
+    for _ in range(repeats + 1):
+        layer.zero_grad(set_to_none=True)
+        start = CLOCK["clock"]()
+        (layer.kernel(steps) ** 2).sum().backward()
+        times.append(CLOCK["clock"]() - start)
+    return min(times[1:])
+
+
+def run(args: argparse.Namespace) -> list[dict]:
     torch.manual_seed(0)
-    layer = S4DLayer(d_model, d_state)
+    steps, batch, d_model, d_state, repeats = args.steps, args.batch, args.d_model, args.d_state, args.repeats
+    if args.layer == "dplr":
+        layer = S4DPLRLayer(d_model, d_state, l_max=max(steps))
+    else:
+        layer = S4DLayer(d_model, d_state)
     rows = []
     for t in steps:
         u = torch.randn(t, batch, d_model, requires_grad=True)
         row = {"T": t, "fft_s": time_fwd_bwd(layer, u, "fft", repeats), "fft_mb": saved_bytes(layer, u, "fft") / 2**20}
-        if t <= max_recurrence:
+        if args.kernel_only:
+            row["kernel_s"] = time_kernel(layer, t, repeats)
+        if t <= args.max_recurrence:
             row["rec_s"] = time_fwd_bwd(layer, u, "recurrence", max(1, repeats // 3))
             row["rec_mb"] = saved_bytes(layer, u, "recurrence") / 2**20
         rows.append(row)
@@ -84,10 +109,15 @@ def main() -> None:
     parser.add_argument("--d-state", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--max-recurrence", type=int, default=4096, help="skip the recurrence above this T")
+    parser.add_argument("--layer", choices=["s4d", "dplr"], default="s4d")
+    parser.add_argument("--kernel-only", action="store_true", help="also time the kernel computation alone")
+    parser.add_argument("--cpu-time", action="store_true", help="time with time.process_time (shared machines)")
     args = parser.parse_args()
-    rows = run(args.steps, args.batch, args.d_model, args.d_state, args.repeats, args.max_recurrence)
+    if args.cpu_time:
+        CLOCK["clock"] = time.process_time
+    rows = run(args)
     print(
-        f"\nS4DLayer(d_model={args.d_model}, d_state={args.d_state}), batch {args.batch}, "
+        f"\n{args.layer}: d_model={args.d_model}, d_state={args.d_state}, batch {args.batch}, "
         f"torch threads {torch.get_num_threads()}\n"
     )
     print(table(rows))

@@ -20,7 +20,7 @@ from lightning_snn.data import (
     SHDDataModule,
     SSCDataModule,
 )
-from lightning_snn.layers import ClampFuse, DelayedLinear, IntegerDelayLinear, S4DLayer, SpikeMixer
+from lightning_snn.layers import ClampFuse, DelayedLinear, IntegerDelayLinear, S4DLayer, S4DPLRLayer, SpikeMixer
 from lightning_snn.lit import SpikingClassifier
 from lightning_snn.models import ConvSNN, DelaySNN, FeedForwardSNN, PSpikeSSM, PSpikeSSMBlock, TemporalConvSNN
 from lightning_snn.neurons import LeakyReadout, LearnableLIF, SpikeSampler, TimeConstant
@@ -48,6 +48,7 @@ __all__ = [
     "RNGStateCheckpoint",
     "Rewiring",
     "S4DLayer",
+    "S4DPLRLayer",
     "SHDDataModule",
     "SSCDataModule",
     "SequentialDigitsDataModule",

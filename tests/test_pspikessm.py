@@ -16,7 +16,7 @@ def small(**kw):
     return PSpikeSSM(**{"n_inputs": 1, "n_outputs": 10, "d_model": 16, "d_state": 8, "seed": 0, **kw})
 
 
-def test_default_size_is_the_papers_psmnist_model():
+def test_default_size_is_the_authors_psmnist_size():
     net = PSpikeSSM(1, 10)
     assert len(net.blocks) == 2 and net.blocks[0].ssm.d_model == 400 and net.blocks[0].ssm.d_state == 64
 

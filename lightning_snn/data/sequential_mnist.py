@@ -7,7 +7,8 @@ Point ``data_dir`` at a folder holding the four files of http://yann.lecun.com/e
 
 IDX format: a 4-byte magic ``0x00 0x00 <type> <ndim>``, ``ndim`` big-endian uint32 sizes, then the data
 (big-endian). Pixels become a sequence of ``T = 784 / pixels_per_step`` steps (see
-:mod:`lightning_snn.data.sequential_digits`); ``permute=True`` gives psMNIST. The last ``n_val``
+:mod:`lightning_snn.data.sequential_digits`); ``permute=True`` gives psMNIST (``permutation="bitreversal"``:
+the authors' pixel order). The last ``n_val``
 training images (after a seeded shuffle) form the validation split; the test split is t10k.
 """
 
@@ -118,8 +119,10 @@ class SequentialMNISTDataModule(SequentialImageDataModule):
         permutation_seed: int = 0,
         pixels_per_step: int = 1,
         num_workers: int = 0,
+        permutation: str = "random",
     ) -> None:
-        # permute, permutation_seed and pixels_per_step reach SequentialImageDataModule through self.hparams
+        # permute, permutation, permutation_seed and pixels_per_step reach SequentialImageDataModule
+        # through self.hparams
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed)
         check_int(self, "n_val", n_val, 1)
 

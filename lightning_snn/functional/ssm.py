@@ -2,7 +2,8 @@ r"""Diagonal state-space (S4D) kernels: initialisation, ZOH discretisation, FFT 
 
 Continuous system per channel :math:`h` with :math:`N/2` complex modes (the other half are the complex
 conjugates, so the output is real; Gu et al., "On the Parameterization and Initialization of Diagonal
-State Space Models", NeurIPS 2022; used by P-SpikeSSM, Bal & Sengupta, ICLR 2025):
+State Space Models", NeurIPS 2022). P-SpikeSSM's authors (Bal & Sengupta, ICLR 2025) use the S4 DPLR
+kernel instead (:mod:`lightning_snn.functional.s4_dplr`); S4D is this package's lighter alternative:
 
 .. math::
     x'(t) = A x(t) + B u(t), \qquad y(t) = 2\,\mathrm{Re}(C x(t)) + D u(t),

@@ -79,17 +79,23 @@ def heaviside(u: torch.Tensor) -> torch.Tensor:
     return (u >= 0).to(u.dtype) + u * 0
 
 
+def strict_heaviside(u: torch.Tensor) -> torch.Tensor:
+    """The spike with a strict comparison, 1 where ``u > 0`` (the hSNN and Mészáros codes' ``V > θ``);
+    NaN where ``u`` is NaN or ±inf, as :func:`heaviside`."""
+    return (u > 0).to(u.dtype) + u * 0
+
+
 class _SurrogateSpike(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, u: torch.Tensor, surrogate: Surrogate) -> torch.Tensor:
+    def forward(ctx, u: torch.Tensor, surrogate: Surrogate, strict: bool = False) -> torch.Tensor:
         ctx.save_for_backward(u)
         ctx.surrogate = surrogate
-        return heaviside(u)
+        return strict_heaviside(u) if strict else heaviside(u)
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
         (u,) = ctx.saved_tensors
-        return grad_out * ctx.surrogate.derivative(u), None
+        return grad_out * ctx.surrogate.derivative(u), None, None
 
 
 @dataclass(frozen=True)
@@ -112,7 +118,12 @@ class Surrogate:
 
     def __call__(self, u: torch.Tensor) -> torch.Tensor:
         definition(self.name)  # an unknown name raises here, not only in the backward pass
-        return _SurrogateSpike.apply(u, self)
+        return _SurrogateSpike.apply(u, self, False)
+
+    def strict(self, u: torch.Tensor) -> torch.Tensor:
+        """Like calling the surrogate, with the strict spike ``[u > 0]`` forward (:func:`strict_heaviside`)."""
+        definition(self.name)
+        return _SurrogateSpike.apply(u, self, True)
 
     def spike(self, u: torch.Tensor) -> torch.Tensor:
         """The forward spike function without autograd (for fused kernels)."""

@@ -1,17 +1,22 @@
 r"""``PSpikeSSM``: probabilistic spiking state-space model (Bal & Sengupta, ICLR 2025, arXiv 2406.02923).
 
-One block (:class:`PSpikeSSMBlock`), for the block input :math:`h` ``(T, B, H)``:
+A Linear encoder, ``n_layers`` × :class:`~lightning_snn.models.pspikessm_block.PSpikeSSMBlock`, an
+optional final norm, pooling over time and a Linear head: ``(T, B, n_inputs)`` → logits ``(B, n_outputs)``
+(``pool="mean"`` or ``"last"``) or per-step outputs ``(T, B, n_outputs)`` (``pool="none"``):
 
 .. math::
-    s = \mathrm{Sampler}_1(h), \quad v = K * s + D s\ \text{(S4D, FFT)}, \quad
-    q = \mathrm{Sampler}_2(v), \quad o = \mathrm{Norm}(\mathrm{GELU}(W q) + h),
+    h^{(0)} = W_e x + c_e, \quad h^{(i+1)} = \mathrm{Block}_i(h^{(i)}), \quad
+    \text{logits} = W_o\, \mathrm{pool}_t\big(\mathrm{N_{final}}(h^{(n)})\big) + c_o,
 
-where each sampler is :math:`\mathrm{Bernoulli}(\mathrm{clamp}(a x + b, 0, 1))` with its own affine
-(the second sampler's affine is the SSM's output affine). Every layer exchanges only binary spikes
-(the SSM reads spikes; the mixer reads spikes). The network is a Linear encoder, ``n_layers`` blocks,
-pooling over time and a Linear head: ``(T, B, n_inputs)`` → logits ``(B, n_outputs)`` (``pool="mean"``
-or ``"last"``) or per-step outputs ``(T, B, n_outputs)`` (``pool="none"``).
-The (ps)MNIST size of the paper is the default: 2 layers, d_model 400, d_state 64.
+with :math:`\mathrm{N_{final}}` the norm when ``prenorm=True`` (the authors' ``SequenceModel``,
+``backbones/model.py:102-108``) and the identity otherwise. Every layer exchanges only binary spikes.
+
+The defaults (S4D-Lin kernel, post-norm residual block with LayerNorm, no GELU after the SSM, threshold
+inference) are this package's v0.1 model, *not* the authors' setting. The authors' (ps)MNIST model is
+``kernel="dplr"`` (S4, HiPPO-LegS), ``two_sided=True``, ``prenorm=True``, ``residual=False``,
+``norm="batch"``, ``ssm_activation=True``, ``tie_dropout=True``, ``dropout=0.1`` and samplers with
+``eval_mode="sample"``: ``configs/pspikessm_smnist.yaml`` / ``pspikessm_psmnist.yaml``
+(``docs/fidelity/pspikessm.md`` lists every ingredient).
 """
 
 from __future__ import annotations
@@ -24,44 +29,22 @@ from torch import nn
 from lightning_snn import state as stream
 from lightning_snn import validation
 from lightning_snn.call_statistics import CallStatistics
-from lightning_snn.layers.spike_mixer import ClampFuse, SpikeMixer
-from lightning_snn.layers.ssm import S4DLayer
 from lightning_snn.models.network import Network
-from lightning_snn.neurons.spike_sampler import SpikeSampler
+from lightning_snn.models.pspikessm_block import PSpikeSSMBlock
+from lightning_snn.neurons.spike_sampler import NORMS as SAMPLER_NORMS
 
 POOLS = ("mean", "last", "none")
 
 
-class PSpikeSSMBlock(nn.Module):
-    """sampler → S4D → sampler → SpikeMixer → ClampFuse (see the module docstring)."""
-
-    def __init__(
-        self,
-        d_model: int,
-        d_state: int = 64,
-        init: str = "lin",
-        dt_min: float = 0.001,
-        dt_max: float = 0.1,
-        dropout: float = 0.0,
-        norm: str = "layer",
-        seeds: tuple[int | None, int | None] = (None, None),
-        sampler: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__()
-        sampler = dict(sampler or {})
-        self.input_sampler = SpikeSampler(d_model, seed=seeds[0], **sampler)
-        self.ssm = S4DLayer(d_model, d_state, init=init, dt_min=dt_min, dt_max=dt_max)
-        self.output_sampler = SpikeSampler(d_model, seed=seeds[1], **sampler)
-        self.mixer = SpikeMixer(d_model, dropout=dropout)
-        self.fuse = ClampFuse(d_model, norm=norm)
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        q = self.output_sampler(self.ssm(self.input_sampler(h)))
-        return self.fuse(self.mixer(q), h)
-
-
 class PSpikeSSM(Network):
-    """Encoder → ``n_layers`` × :class:`PSpikeSSMBlock` → pooling → Linear head."""
+    """Encoder → ``n_layers`` × block (→ final norm) → pooling → Linear head.
+
+    The block options (``kernel``, ``l_max``, ``two_sided``, ``prenorm``, ``residual``, ``ssm_activation``,
+    ``tie_dropout``, ``bidirectional``) are those of
+    :class:`~lightning_snn.models.pspikessm_block.PSpikeSSMBlock`; ``init`` is ``"lin"`` / ``"inv"`` for
+    S4D (default ``"lin"``) and ``"legs"`` for DPLR (the default there); ``sampler`` holds the keyword
+    arguments of every :class:`~lightning_snn.neurons.spike_sampler.SpikeSampler` (e.g. ``eval_mode``).
+    """
 
     def __init__(
         self,
@@ -70,7 +53,7 @@ class PSpikeSSM(Network):
         d_model: int = 400,
         d_state: int = 64,
         n_layers: int = 2,
-        init: str = "lin",
+        init: str | None = None,
         dt_min: float = 0.001,
         dt_max: float = 0.1,
         dropout: float = 0.0,
@@ -78,6 +61,14 @@ class PSpikeSSM(Network):
         pool: str = "mean",
         seed: int | None = None,
         sampler: dict[str, Any] | None = None,
+        kernel: str = "s4d",
+        l_max: int | None = None,
+        two_sided: bool = False,
+        prenorm: bool = False,
+        residual: bool = True,
+        ssm_activation: bool = False,
+        tie_dropout: bool = False,
+        bidirectional: bool = False,
     ) -> None:
         super().__init__()
         for name, value in (
@@ -96,10 +87,26 @@ class PSpikeSSM(Network):
             raise ValueError(f"PSpikeSSM: unknown pool {pool!r}; expected one of {POOLS}.")
         self.n_inputs, self.n_outputs, self.pool = n_inputs, n_outputs, pool
         self.encoder = nn.Linear(n_inputs, d_model)
+        if norm not in SAMPLER_NORMS:
+            raise ValueError(f"PSpikeSSM: unknown norm {norm!r}; expected one of {SAMPLER_NORMS}.")
+        options = dict(
+            kernel=kernel,
+            l_max=l_max,
+            two_sided=two_sided,
+            prenorm=prenorm,
+            residual=residual,
+            ssm_activation=ssm_activation,
+            tie_dropout=tie_dropout,
+            bidirectional=bidirectional,
+        )
         self.blocks = nn.ModuleList(
-            PSpikeSSMBlock(d_model, d_state, init, dt_min, dt_max, dropout, norm, self._seeds(seed, i), sampler)
+            PSpikeSSMBlock(
+                d_model, d_state, init, dt_min, dt_max, dropout, norm, self._seeds(seed, i), sampler, **options
+            )
             for i in range(n_layers)
         )
+        if prenorm and norm != "none":
+            self.final_norm = nn.BatchNorm1d(d_model) if norm == "batch" else nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, n_outputs)
 
     @staticmethod
@@ -111,6 +118,11 @@ class PSpikeSSM(Network):
         h = self.encoder(x)
         for block in self.blocks:
             h = block(h)
+        final_norm = getattr(self, "final_norm", None)
+        if isinstance(final_norm, nn.BatchNorm1d):  # statistics over time and batch
+            h = final_norm(h.flatten(0, 1)).view_as(h)
+        elif final_norm is not None:
+            h = final_norm(h)
         ctx = stream.active()
         if ctx is not None and self.pool == "mean":  # streaming: the mean over every step so far
             h = stream.stream_call(ctx, self, lambda state: self._running_mean(h, state))

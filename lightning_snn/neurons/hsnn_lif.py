@@ -55,21 +55,6 @@ class ScaleGradient(torch.autograd.Function):
         return grad * ctx.scale, None
 
 
-class StrictSpike(torch.autograd.Function):
-    """``S = 1[u > 0]`` (strict, as ``spiking_fn``), surrogate derivative backward."""
-
-    @staticmethod
-    def forward(ctx, u: torch.Tensor, surrogate: Surrogate) -> torch.Tensor:
-        ctx.save_for_backward(u)
-        ctx.surrogate = surrogate
-        return (u > 0).to(u.dtype)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        (u,) = ctx.saved_tensors
-        return grad * ctx.surrogate.derivative(u), None
-
-
 def alpha_from_tau(tau: float | Sequence[float] | torch.Tensor, n_neurons: int, dt: float) -> torch.Tensor:
     """``clip(exp(-dt/τ), 0.1, 0.99)`` per neuron ``(n_neurons,)``; τ and dt in the same unit."""
     tau = torch.as_tensor(tau, dtype=torch.get_default_dtype()).detach().clone()
@@ -149,7 +134,7 @@ class HSNNLIF(nn.Module):
         spikes = []
         for x_t in x.unbind(0):
             v = alpha * v + x_t - self.threshold * reset
-            s = StrictSpike.apply(v - self.threshold, self.surrogate)
+            s = self.surrogate.strict(v - self.threshold)
             reset = s.detach() if self.detach_reset else s
             spikes.append(s)
         out = torch.stack(spikes)

@@ -33,21 +33,6 @@ from lightning_snn.functional.surrogates import Surrogate
 from lightning_snn.neurons.time_constant import TauInit, TimeConstant
 
 
-class _StrictSpike(torch.autograd.Function):
-    """:math:`\\Theta(u) = [u > 0]` forward (the authors' ``out[input > 0] = 1``), surrogate derivative backward."""
-
-    @staticmethod
-    def forward(ctx, u: torch.Tensor, surrogate: Surrogate) -> torch.Tensor:
-        ctx.save_for_backward(u)
-        ctx.surrogate = surrogate
-        return (u > 0).to(u.dtype)
-
-    @staticmethod
-    def backward(ctx, grad_out: torch.Tensor):
-        (u,) = ctx.saved_tensors
-        return grad_out * ctx.surrogate.derivative(u), None
-
-
 def refuse_streaming(module: nn.Module) -> None:
     """Raise inside :meth:`~lightning_snn.models.network.Network.forward_with_state`: no state is carried here."""
     if stream.active() is not None:
@@ -66,7 +51,7 @@ def lagged_lif(
     syn = torch.zeros_like(x[0])
     spikes = []
     for x_t in x.unbind(0):
-        out = _StrictSpike.apply(mem - threshold, surrogate)
+        out = surrogate.strict(mem - threshold)
         reset = out.detach() if detach_reset else out
         mem = (beta * mem + syn) * (1.0 - reset)
         syn = x_t

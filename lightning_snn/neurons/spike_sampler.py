@@ -6,6 +6,8 @@ Per channel :math:`h`, a learnable affine map then a Bernoulli draw:
     y = a_h x + b_h, \qquad s \sim \mathrm{Bernoulli}(\mathrm{clamp}(y, 0, 1)), \quad
     \text{implemented as } s = \mathbb{1}[y > U],\ U \sim \mathcal U[0, 1),
 
+optionally with a normalisation between the affine map and the draw, :math:`y = \mathrm{Norm}(a_h x + b_h)`
+(``norm="batch"`` or ``"layer"``: the authors' pre-norm block, ``backbones/block.py:165-175``), and
 with the stochastic surrogate gradient :math:`\partial s/\partial y = \mathbb{1}[0 < y < 1]`
 (swappable, see :mod:`lightning_snn.functional.sampling`). The clamp of the preceding ``ClampFuse`` lives
 here.
@@ -19,6 +21,8 @@ different for every sampler of a network).
 In eval mode, ``eval_mode`` picks ``"threshold"`` (spike iff clamp(y) > 0.5, deterministic),
 ``"expectation"`` (emit clamp(y, 0, 1), deterministic) or ``"sample"`` (keep sampling, from a
 fixed-seed generator on every call that never advances the checkpointed training generator).
+A caller can pass the uniforms ``U`` itself (``forward(x, uniform=U)``, drawn with :meth:`SpikeSampler.draw_uniform`
+of this or another sampler): the authors' bidirectional block reuses one draw for several samplers.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from lightning_snn.functional.sampling import (
 )
 
 EVAL_MODES = ("threshold", "expectation", "sample")
+NORMS = ("none", "batch", "layer")
 
 
 #: Mixed into the seed of the evaluation-time generator (``eval_mode="sample"``).
@@ -57,6 +62,7 @@ class SpikeSampler(nn.Module):
         surrogate: str | SurrogateGrad = "clamp",
         eval_mode: str = "threshold",
         seed: int | None = None,
+        norm: str = "none",
     ) -> None:
         super().__init__()
         n_channels = validation.check_int(n_channels, "n_channels", "SpikeSampler")
@@ -66,6 +72,13 @@ class SpikeSampler(nn.Module):
             seed = validation.check_int(seed, "seed", "SpikeSampler", minimum=0, maximum=2**64 - 1)
         if eval_mode not in EVAL_MODES:
             raise ValueError(f"SpikeSampler: unknown eval_mode {eval_mode!r}; expected one of {EVAL_MODES}.")
+        if norm not in NORMS:
+            raise ValueError(f"SpikeSampler: unknown norm {norm!r}; expected one of {NORMS}.")
+        self.norm_kind = norm
+        if norm == "batch":
+            self.norm = nn.BatchNorm1d(n_channels)
+        elif norm == "layer":
+            self.norm = nn.LayerNorm(n_channels)
         self.surrogate = resolve_sampling_surrogate(surrogate)
         self.n_channels, self.eval_mode = n_channels, eval_mode
         a, b = torch.full((n_channels,), float(scale)), torch.full((n_channels,), float(bias))
@@ -104,11 +117,29 @@ class SpikeSampler(nn.Module):
         return gen
 
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
-        """Unclamped spike probabilities ``y = a·x + b``."""
-        return self.scale * x + self.bias
+        """Unclamped spike probabilities ``y = a·x + b`` (then ``Norm(y)`` with ``norm``)."""
+        y = self.scale * x + self.bias
+        if self.norm_kind == "batch":  # statistics over time and batch, as S4's BatchNorm on (B, L, H)
+            return self.norm(y.flatten(0, -2)).view_as(y)
+        if self.norm_kind == "layer":
+            return self.norm(y)
+        return y
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(T, B, C)`` → spikes ``(T, B, C)`` (or probabilities in ``"expectation"`` eval mode)."""
+    def draw_uniform(self, like: torch.Tensor) -> torch.Tensor:
+        """Uniforms ``U`` shaped like ``like`` from this sampler's generator (the one :meth:`forward` uses)."""
+        gen = self._sampling_generator(like.device)
+        return torch.rand(like.shape, generator=gen, device=like.device, dtype=like.dtype)
+
+    def forward(self, x: torch.Tensor, uniform: torch.Tensor | None = None) -> torch.Tensor:
+        """``(T, B, C)`` → spikes ``(T, B, C)`` (or probabilities in ``"expectation"`` eval mode).
+
+        ``uniform``: the draws ``U`` to use instead of this sampler's own (ignored by deterministic eval)."""
+        if uniform is not None:
+            validation.check_layer_input(x, self.n_channels, type(self).__name__)
+            y = self.probabilities(x)
+            if self.training or self.eval_mode == "sample":
+                return bernoulli_spikes(y, uniform.to(y.dtype), self.surrogate)
+            return deterministic_spikes(y, self.eval_mode)
         ctx = stream.active()
         if ctx is not None:  # inside Network.forward_with_state
             return stream.stream_call(ctx, self, lambda state: self.forward_with_state(x, state))
@@ -160,4 +191,5 @@ class SpikeSampler(nn.Module):
         self._generators, self._pending = {}, {k: v.clone().cpu() for k, v in state["generator_states"].items()}
 
     def extra_repr(self) -> str:
-        return f"n_channels={self.n_channels}, eval_mode={self.eval_mode!r}, seed={self.seed}"
+        norm = "" if self.norm_kind == "none" else f", norm={self.norm_kind!r}"
+        return f"n_channels={self.n_channels}, eval_mode={self.eval_mode!r}, seed={self.seed}{norm}"

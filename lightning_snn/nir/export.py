@@ -262,6 +262,7 @@ def _stacked_forward(network: StackedSNN) -> bool:
 def _unsupported(network: nn.Module) -> NIRExportError:
     reasons = {
         "S4DLayer": "an S4D (diagonal state-space) block has no NIR primitive (complex-valued linear recurrence)",
+        "S4DPLRLayer": "an S4 DPLR state-space block has no NIR primitive (complex-valued linear recurrence)",
         "SpikeSampler": "a stochastic neuron (Bernoulli spikes) has no deterministic NIR equivalent",
         "CausalConv1d": "a causal temporal convolution over time steps has no NIR primitive with our dt",
     }
