@@ -4,6 +4,7 @@ schedules, the penalty contract and dropout with one mask per sequence."""
 import math
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -159,6 +160,35 @@ def test_cosine_t_max_restarts_like_the_plif_code():
         opt.step()
         sched.step()
     assert rates[4] == pytest.approx(0.0, abs=1e-12) and rates[8] == pytest.approx(1e-3)  # down at 4, up again at 8
+
+
+def test_multistep_equals_the_hsnn_piecewise_constant_schedule():
+    """EIS-Hub/hSNN training.py:198-209: jax piecewise_constant(intervals, lr_values) indexed by the epoch,
+    value = lr_values[sum(epoch > intervals)]; halved every 5 epochs after epoch 25 of 60. Ours: MultiStepLR at
+    the milestones intervals + 1, stepped per epoch (configs/hsnn_*.yaml)."""
+    lr, decay, every, start, epochs = 0.01, 0.5, 5, 25, 60
+    k = int((epochs - start) // every + 1)
+    intervals = [start] + [start + i * every for i in range(1, k)]
+    values = [lr] + [lr * decay ** (i + 1) for i in range(k)]
+    theirs = [values[int(np.sum(epoch > np.array(intervals)))] for epoch in range(epochs)]
+    model = SpikingClassifier(
+        FeedForwardSNN(3, [4], 2),
+        lr=lr,
+        scheduler="multistep",
+        scheduler_interval="epoch",
+        scheduler_kwargs={"milestones": [b + 1 for b in intervals], "gamma": decay},
+    )
+    model.trainer = type("T", (), {"max_epochs": epochs})()
+    config = model.configure_optimizers()
+    sched, opt = config["lr_scheduler"]["scheduler"], config["optimizer"]
+    ours = []
+    for _ in range(epochs):
+        ours.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert ours == pytest.approx(theirs, rel=1e-12)
+    with pytest.raises(ValueError, match="milestones"):
+        SpikingClassifier(FeedForwardSNN(3, [4], 2), scheduler="multistep")
 
 
 class Penalised(nn.Module):

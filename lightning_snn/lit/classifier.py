@@ -20,7 +20,8 @@ sum is logged as ``train_penalty``.
 
 **Schedules.** ``scheduler`` is ``"cosine"`` (torch's ``CosineAnnealingLR`` to 0 over the run, the
 default), ``"onecycle"`` (torch's ``OneCycleLR``, peak ``max_lr_factor``·lr of each group), ``"plateau"``
-(``ReduceLROnPlateau`` on ``monitor``, default ``"val_loss"``, stepped each epoch), ``"none"``, or a
+(``ReduceLROnPlateau`` on ``monitor``, default ``"val_loss"``, stepped each epoch), ``"multistep"`` (torch's
+``MultiStepLR``: ×``gamma`` at each of ``milestones``), ``"none"``, or a
 mapping ``{group: "cosine" | "onecycle" | "constant"}`` giving each optimiser group its own schedule
 (:class:`~lightning_snn.lr_schedules.GroupSchedules`; e.g. ``{weight: onecycle, delay: cosine}`` as in
 Thvnvtos/SNN-delays). ``scheduler_interval`` is ``"step"`` (one scheduler step per optimiser step, over
@@ -70,7 +71,7 @@ from lightning_snn.penalties import network_penalty
 from lightning_snn.roles import parameter_roles
 
 READOUTS = ("mean", "sum", "max", "last", "softmax_sum", "per_step")
-SCHEDULERS = ("cosine", "onecycle", "plateau", "none")
+SCHEDULERS = ("cosine", "onecycle", "plateau", "multistep", "none")
 SCHEDULER_INTERVALS = ("step", "epoch")
 LOSSES = ("ce", "mse_rate")
 IGNORE_INDEX = -100
@@ -141,6 +142,11 @@ def check_scheduler(scheduler: Any, interval: Any, kwargs: Any, tbptt_steps: int
         raise ValueError(f"Unknown scheduler_interval {interval!r}; expected one of {SCHEDULER_INTERVALS}.")
     if kwargs is not None and not isinstance(kwargs, dict):
         raise ValueError(f"scheduler_kwargs must be a mapping of settings or None; got {kwargs!r}.")
+    if scheduler == "multistep" and "milestones" not in (kwargs or {}):
+        raise ValueError(
+            "scheduler='multistep' needs scheduler_kwargs.milestones (the scheduler steps at which the learning "
+            "rate is multiplied by gamma), e.g. scheduler_kwargs: {milestones: [26, 31], gamma: 0.5}."
+        )
     if scheduler == "plateau" and tbptt_steps is not None:
         raise ValueError(
             "scheduler='plateau' is not available with tbptt_steps (manual optimisation steps the scheduler "
@@ -394,6 +400,8 @@ class SpikingClassifier(L.LightningModule):
         if kind == "cosine":  # T_max < total restarts the cosine (the PLIF code's T_max=64 over 1024 epochs)
             cosine = {"T_max": total, **kwargs}
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, **cosine)
+        elif kind == "multistep":  # lr × gamma at each milestone (hSNN: halved at epochs 26, 31, ..., 56)
+            scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, **kwargs)
         elif kind == "onecycle":
             cfg = {**ONECYCLE_DEFAULTS, **kwargs}
             peaks = [cfg.pop("max_lr_factor") * group["lr"] for group in optimizer.param_groups]
