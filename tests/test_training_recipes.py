@@ -191,6 +191,52 @@ def test_multistep_equals_the_hsnn_piecewise_constant_schedule():
         SpikingClassifier(FeedForwardSNN(3, [4], 2), scheduler="multistep")
 
 
+def _decayed(model) -> set[str]:
+    names = {id(p): n for n, p in model.network.named_parameters()}
+    return {names[id(p)] for g in model.parameter_groups() if g["weight_decay"] > 0 for p in g["params"]}
+
+
+def test_norms_and_biases_can_stay_out_of_weight_decay_as_the_authors_do():
+    """decay_norm_and_bias=False: Thvnvtos/SNN-delays (snn_delays.py:107-121, model.py:41-43) decays the DCLS
+    weights only, not BatchNorm; the P-SpikeSSM code (src/utils/optim_groups.py:12-38) spares biases and
+    normalisation layers but decays the samplers' affines (inp_a, inp_b)."""
+    from lightning_snn import PSpikeSSM
+
+    dcls = SpikingClassifier(
+        DelaySNN(6, [8], 3, max_delay=5, batch_norm=True), weight_decay=1e-5, decay_norm_and_bias=False
+    )
+    decayed = _decayed(dcls)
+    assert "synapses.0.synapse.weight" in decayed and "output_synapse.weight" in decayed
+    assert not any(".norm." in n for n in decayed)
+    weight_groups = [g for g in dcls.parameter_groups() if g["name"] == "weight"]
+    assert [g["weight_decay"] for g in weight_groups] == [1e-5, 0.0] and all(g["lr"] == 1e-3 for g in weight_groups)
+    assert len(_decayed(SpikingClassifier(DelaySNN(6, [8], 3, max_delay=5, batch_norm=True), weight_decay=1e-5))) > len(
+        decayed
+    )
+    ssm = SpikingClassifier(
+        PSpikeSSM(1, 3, d_model=8, d_state=4, n_layers=1, prenorm=True, norm="batch"),
+        optimizer="adamw",
+        weight_decay=0.01,
+        decay_norm_and_bias=False,
+    )
+    names = dict(ssm.network.named_modules())
+    theirs = set()  # their rule, with our sampler's `bias` standing for their `inp_b` (decayed)
+    for module_name, module in names.items():
+        for pn, _ in module.named_parameters(recurse=False):
+            full = f"{module_name}.{pn}" if module_name else pn
+            norm = isinstance(module, (nn.BatchNorm1d, nn.LayerNorm, nn.GroupNorm))
+            bias = pn.endswith("bias") and type(module).__name__ != "SpikeSampler"
+            if not norm and not bias:
+                theirs.add(full)
+    roles_weight = {n for g in ssm.parameter_groups() if g["name"] == "weight" for n in _names(ssm, g)}
+    assert _decayed(ssm) == theirs & roles_weight
+
+
+def _names(model, group) -> set[str]:
+    names = {id(p): n for n, p in model.network.named_parameters()}
+    return {names[id(p)] for p in group["params"]}
+
+
 class Penalised(nn.Module):
     """A toy module with a penalty: 3·Σw²."""
 

@@ -32,6 +32,9 @@ the run's optimiser steps) or ``"epoch"`` (one per epoch, over ``max_epochs``, a
 cosine;
 ``monitor`` and ``ReduceLROnPlateau``'s arguments (``mode``, ``factor``, ``patience``, ...) for plateau.
 
+``decay_norm_and_bias=False`` keeps biases and normalisation layers out of weight decay, as
+``Thvnvtos/SNN-delays`` (``snn_delays.py:107-121``, ``model.py:41-43``) and the P-SpikeSSM code do.
+
 The optimiser has one parameter group per declared role (:mod:`lightning_snn.roles`), each with its own
 learning rate: weights (``lr``, ``weight_decay``), time constants (``tau_lr``), delay positions and
 delay widths (``delay_lr``), thresholds (``lr``). Only weights get weight decay. A parameter that no
@@ -129,6 +132,23 @@ def check_rate(name: str, value: Any, expected: str, positive: bool = False, opt
         )
 
 
+NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
+AFFINE_LAYERS = (nn.Linear, nn.modules.conv._ConvNd)
+
+
+def norm_and_bias_names(network: nn.Module) -> set[str]:
+    """Names of the biases of ``network``'s Linear and convolution layers and of every parameter of its
+    normalisation layers (BatchNorm, LayerNorm, GroupNorm): what the delay papers' and P-SpikeSSM's code keep
+    out of weight decay. Other parameters called ``bias`` (e.g. a SpikeSampler's affine, the P-SpikeSSM
+    code's ``inp_b``, which it decays) are not included."""
+    names = set()
+    for module_name, module in network.named_modules():
+        for name, _ in module.named_parameters(recurse=False):
+            if isinstance(module, NORM_LAYERS) or (name == "bias" and isinstance(module, AFFINE_LAYERS)):
+                names.add(f"{module_name}.{name}" if module_name else name)
+    return names
+
+
 def check_scheduler(scheduler: Any, interval: Any, kwargs: Any, tbptt_steps: int | None) -> None:
     """Raise ``ValueError`` naming the argument for an unknown scheduler, interval or settings."""
     if isinstance(scheduler, dict):
@@ -173,6 +193,7 @@ class SpikingClassifier(L.LightningModule):
         scheduler_interval: str = "step",
         scheduler_kwargs: dict[str, Any] | None = None,
         mask_padding: bool = True,
+        decay_norm_and_bias: bool = True,
     ) -> None:
         super().__init__()
         if tbptt_steps is not None and (
@@ -348,7 +369,8 @@ class SpikingClassifier(L.LightningModule):
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         """One group per declared role (weights, τ, delays, thresholds), each with its own learning rate;
-        weight decay on the weights only."""
+        weight decay on the weights only; with ``decay_norm_and_bias=False`` not on biases and normalisation
+        layers either (a second group named ``"weight"``, so it follows the weights' schedule)."""
         hp = self.hparams
         rates = {
             "weight": hp.lr,
@@ -358,10 +380,13 @@ class SpikingClassifier(L.LightningModule):
         }
         groups: dict[str, list[nn.Parameter]] = {"weight": [], "tau": [], "delay": [], "threshold": []}
         roles = parameter_roles(self.network)
+        undecayed = set() if hp.get("decay_norm_and_bias", True) else norm_and_bias_names(self.network)
+        no_decay: list[nn.Parameter] = []
         for name, p in self.network.named_parameters():
             if p.requires_grad:
-                groups[ROLE_GROUPS[roles[name]]].append(p)
-        return [
+                group = ROLE_GROUPS[roles[name]]
+                (no_decay if group == "weight" and name in undecayed else groups[group]).append(p)
+        result = [
             {
                 "params": ps,
                 "lr": rates[role],
@@ -371,6 +396,9 @@ class SpikingClassifier(L.LightningModule):
             for role, ps in groups.items()
             if ps
         ]
+        if no_decay:  # a second weight group (same name: same schedule), without weight decay
+            result.insert(1, {"params": no_decay, "lr": rates["weight"], "name": "weight", "weight_decay": 0.0})
+        return result
 
     def configure_optimizers(self):
         groups = self.parameter_groups()
