@@ -28,6 +28,12 @@ import torch
 from torch import nn
 
 
+def spike_rate(spikes: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``{"spike_rate": ...}``: the per-unit mean of one call's ``(T, B, ...)`` output over its ``T·B`` rows,
+    the call statistic every spiking module shares (``call_statistics = staticmethod(spike_rate)``)."""
+    return {"spike_rate": spikes.detach().mean(dim=(0, 1))}
+
+
 class CallStatistics:
     """Accumulates the ``call_statistics`` of every module of ``root`` over the recorded calls."""
 

@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from lightning_snn import validation
+from lightning_snn.call_statistics import spike_rate
 from lightning_snn.functional.surrogates import Surrogate
 
 #: ``lif_step``'s forward clip of α (``models.py:61``) and the init clip (``utils_initialization.py:157``).
@@ -162,10 +163,7 @@ class HSNNLIF(nn.Module):
         """Parameter statistics for :class:`~lightning_snn.callbacks.TemporalStatsLogger`: τ."""
         return {"tau": self.tau.flatten()}
 
-    @staticmethod
-    def call_statistics(spikes: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Spike rate of one call, averaged over the batches by the logger."""
-        return {"spike_rate": spikes.detach().mean(dim=(0, 1))}
+    call_statistics = staticmethod(spike_rate)
 
     def extra_repr(self) -> str:
         return (

@@ -29,6 +29,7 @@ from torch import nn
 
 from lightning_snn import state as stream
 from lightning_snn import validation
+from lightning_snn.call_statistics import spike_rate
 from lightning_snn.functional.surrogates import Surrogate
 from lightning_snn.neurons.time_constant import TauInit, TimeConstant
 
@@ -116,10 +117,7 @@ class LaggedLIF(nn.Module):
         """τ, for :class:`~lightning_snn.callbacks.TemporalStatsLogger`."""
         return {"tau": self.tau.value.flatten()}
 
-    @staticmethod
-    def call_statistics(spikes: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The spike rate of one call."""
-        return {"spike_rate": spikes.detach().mean(dim=(0, 1))}
+    call_statistics = staticmethod(spike_rate)
 
     def extra_repr(self) -> str:
         return f"{self.n_neurons}, threshold={self.threshold}, detach_reset={self.detach_reset}, lag=2 steps"

@@ -27,6 +27,7 @@ from torch import nn
 
 from lightning_snn import state as stream
 from lightning_snn import validation
+from lightning_snn.call_statistics import spike_rate
 from lightning_snn.functional.lif import RESETS, LIFConfig
 from lightning_snn.functional.lif_scan import leaky_integrate_fused, lif_fused_state
 from lightning_snn.functional.surrogates import Surrogate
@@ -124,10 +125,7 @@ class LearnableLIF(nn.Module):
         """Parameter statistics for :class:`~lightning_snn.callbacks.TemporalStatsLogger`: τ."""
         return {"tau": self.tau.value.flatten()}
 
-    @staticmethod
-    def call_statistics(spikes: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Statistics of one call's output, averaged over the training batches by the logger: spike rate."""
-        return {"spike_rate": spikes.detach().mean(dim=(0, 1))}
+    call_statistics = staticmethod(spike_rate)
 
     def extra_repr(self) -> str:
         c = self.cfg

@@ -34,6 +34,7 @@ from torch import nn
 
 from lightning_snn import state as stream
 from lightning_snn import validation
+from lightning_snn.call_statistics import spike_rate
 from lightning_snn.functional.sampling import (
     SurrogateGrad,
     bernoulli_spikes,
@@ -168,11 +169,7 @@ class SpikeSampler(nn.Module):
             return bernoulli_spikes(y, uniform, self.surrogate), stream.SamplerState(gen.get_state())
         return deterministic_spikes(y, self.eval_mode), None
 
-    @staticmethod
-    def call_statistics(spikes: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``spike_rate``: per-channel mean output of one call (gathered by
-        :class:`~lightning_snn.call_statistics.CallStatistics`)."""
-        return {"spike_rate": spikes.detach().mean(dim=(0, 1))}
+    call_statistics = staticmethod(spike_rate)
 
     def get_extra_state(self) -> dict[str, Any]:
         if "cpu" not in self._generators and "cpu" not in self._pending:
