@@ -164,3 +164,9 @@ def test_dale_signs_are_one_per_presynaptic_neuron_half_excitatory():
 def test_bad_l1_loss_is_rejected_with_the_argument_named(bad):
     with pytest.raises(ValueError, match="l1_loss"):
         Rewiring(l1_loss=bad)
+
+
+@pytest.mark.parametrize("bad", [-0.01, float("inf"), float("nan"), True, "0.01"])
+def test_l1_loss_must_be_a_finite_number_at_least_zero(bad):
+    with pytest.raises(ValueError, match=r"l1_loss must be a finite number >= 0.*0\.01"):
+        Rewiring(sparsity=0.5, l1_loss=bad)

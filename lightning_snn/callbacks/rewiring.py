@@ -166,17 +166,13 @@ class Rewiring(Callback):
             l1,
             temperature,
             excitatory_fraction,
+            l1_loss,
         )
         self.sparsity, self.sign, self.regrow = float(sparsity), sign, regrow
         self.every_n_steps, self.layer_names = int(every_n_steps), None if layers is None else list(layers)
         self.init_mask, self.rigl_score, self.regrow_magnitude = init_mask, rigl_score, float(regrow_magnitude)
         self.l1, self.temperature, self.excitatory_fraction = float(l1), float(temperature), float(excitatory_fraction)
         self.seed, self.plot = int(seed), plot
-        if isinstance(l1_loss, bool) or not isinstance(l1_loss, (int, float)) or not 0 <= l1_loss < math.inf:
-            raise ValueError(
-                f"Rewiring: l1_loss must be a finite number >= 0 (λ of the loss term λ‖W‖₁; 0 disables it), "
-                f"got {l1_loss!r}; the authors of paper D use 0.01."
-            )
         self.l1_loss, self.reset_moments, self.mask_inactive_grad = (
             float(l1_loss),
             bool(reset_moments),
@@ -480,6 +476,7 @@ def _validate(
     l1,
     temperature,
     excitatory_fraction,
+    l1_loss,
 ) -> None:
     if not isinstance(sparsity, (int, float)) or not 0.0 <= sparsity < 1.0:
         raise ValueError(
@@ -504,3 +501,8 @@ def _validate(
         raise ValueError(f"Rewiring: l1 and temperature must be >= 0, got l1={l1}, temperature={temperature}.")
     if not 0.0 <= excitatory_fraction <= 1.0:
         raise ValueError(f"Rewiring: excitatory_fraction must be in [0, 1], got {excitatory_fraction}.")
+    if isinstance(l1_loss, bool) or not isinstance(l1_loss, (int, float)) or not 0 <= l1_loss < math.inf:
+        raise ValueError(
+            f"Rewiring: l1_loss must be a finite number >= 0 (λ of the loss term λ‖W‖₁; 0 disables it), "
+            f"got {l1_loss!r}; the authors of paper D use 0.01."
+        )
